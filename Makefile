@@ -1,0 +1,60 @@
+# Two commands do everything on a fresh machine (see README):
+#   make tutorial   run every notebook in order, headless (full mode)
+#   make test       unit tests + every notebook in QUICK mode (what CI runs)
+# Both create .venv and install the package first when needed.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.gesture-installed
+# The torch/torchvision pair that installs offline on the project machines. Installed
+# first, only when no torch is present; override for your machine, e.g.
+#   make test TORCH_SPEC="torch torchvision"
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+NOTEBOOKS  := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+EXECUTED   ?= artifacts/executed
+
+.PHONY: install tutorial test unit notebooks lint lab clean help
+
+help:
+	@echo "make tutorial  - set up, then run all notebooks in order (full mode) into $(EXECUTED)/"
+	@echo "make test      - set up, then unit tests + notebooks in QUICK mode (CI)"
+	@echo "make lab       - set up, then start JupyterLab"
+	@echo "make unit | notebooks | lint | clean"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c "import torch, torchvision" 2>/dev/null || $(BIN)/pip install -q $(TORCH_SPEC)
+	$(BIN)/pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+tutorial: $(STAMP)
+	@mkdir -p $(EXECUTED)
+	@for nb in $(NOTEBOOKS); do \
+	  echo "== $$nb"; \
+	  MPLBACKEND=Agg $(BIN)/jupyter nbconvert --to notebook --execute \
+	    --ExecutePreprocessor.timeout=-1 --output-dir $(EXECUTED) "$$nb" || exit 1; \
+	done
+	@echo "Executed notebooks are in $(EXECUTED)/, models and figures in artifacts/"
+
+test: $(STAMP) lint
+	GESTURE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -p no:cacheprovider \
+	  tests notebooks --nbval-lax --nbval-current-env
+
+unit: $(STAMP)
+	GESTURE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -p no:cacheprovider tests
+
+notebooks: $(STAMP)
+	GESTURE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -p no:cacheprovider \
+	  notebooks --nbval-lax --nbval-current-env
+
+lint: $(STAMP)
+	$(BIN)/ruff check gesture_utils tests benchmarks
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+clean:
+	rm -rf artifacts .pytest_cache .ruff_cache
