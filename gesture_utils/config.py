@@ -34,15 +34,23 @@ class GenerateConfig:
     """Synthetic dataset generation (notebook 01, ``gesture-utils generate``)."""
 
     classes: tuple[str, ...] = DEFAULT_CLASSES
-    clips_per_class: int = 60
+    #: 100 clips x 6 classes = 600 clips in 50 sessions -> ~120 test clips (10 unseen
+    #: sessions), ~96 val, ~384 train; generates in ~15-30 s on 2 cores
+    clips_per_class: int = 100
     size: int = 112  #: frame height = width, pixels
     fps: int = 12
     seconds: float = 2.0
     seed: int = 0
     text_overlay: bool = False  #: the article's label leak; opt-in only (notebook 03)
     val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    group_size: int = 4  #: clips sharing one "recording session" (split as a unit)
+    test_fraction: float = 0.2
+    #: clips *of each class* per simulated recording session; a session (= group) has
+    #: its own background, clutter, camera and hand, and is never split across
+    #: train/val/test
+    group_size: int = 2
+    #: processes for generate_dataset: 0 = automatic (one per core for >= 100 clips);
+    #: changes speed only, never the data
+    workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,147 @@ class ClipConfig:
     image_size: int = 64
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The ViT-per-frame + temporal-head model (notebook 03; recorded in checkpoints).
+
+    ``backbone`` is any timm model name; ``vit_gesture_*`` are this series' small
+    from-scratch ViTs that train in minutes on a CPU.  Input size and normalisation come
+    from the backbone's pretrained config (``ClipConfig`` is derived from the model).
+    """
+
+    backbone: str = "vit_gesture_tiny"
+    #: load timm's pretrained weights (needs internet or a warm cache); when they cannot
+    #: be loaded the backbone starts from random weights with a loud warning
+    pretrained: bool = False
+    #: a local weights file for the backbone (.pth/.pt/.safetensors, or one of our checkpoints)
+    weights: str | None = None
+    image_size: int | None = None  #: override the backbone's input size (None: its default)
+    head: str = "transformer"  #: "transformer" (order-aware) | "mean" (the article's baseline)
+    num_frames: int = 8  #: T, number of learned temporal positions (= ClipConfig.num_frames)
+    temporal_dim: int | None = None  #: width of the temporal transformer (None: backbone width)
+    temporal_depth: int = 2  #: timm Blocks in the temporal transformer
+    temporal_heads: int = 4
+    temporal_mlp_ratio: float = 2.0
+    causal: bool = False  #: each time step attends only to the past (streaming-friendly)
+    pool: str = "cls"  #: "cls" (token appended after the frames) | "last" | "mean"
+    #: feed the temporal blocks what *changes*: each frame's embedding minus the clip's
+    #: average (LayerNorm-ed), plus a projection of the average (what stays the same)
+    temporal_delta: bool = True
+    dropout: float = 0.1  #: in the temporal head
+    drop_path: float = 0.0  #: stochastic depth in the backbone
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training recipe (notebook 03, ``gesture-utils train``).
+
+    The defaults are the CPU recipe measured in ``benchmarks/bench_training.py``.
+    """
+
+    epochs: int = 30
+    batch_size: int = 16
+    lr: float = 1e-3  #: peak learning rate (AdamW), reached after the warm-up
+    backbone_lr_scale: float = 1.0  #: backbone lr = lr * this (e.g. 0.1 for pretrained)
+    weight_decay: float = 0.05
+    warmup_epochs: float = 2.0  #: linear warm-up, then cosine decay to lr * min_lr_ratio
+    min_lr_ratio: float = 0.01
+    label_smoothing: float = 0.1
+    grad_clip: float = 1.0  #: max gradient norm (0 = off)
+    patience: int = 0  #: early stopping: epochs without a better val score (0 = off)
+    freeze_backbone: bool = False  #: train the temporal head on cached frame embeddings
+    augment: bool = True  #: direction-aware flips + crop + colour jitter on train clips
+    seed: int = 0
+    device: str | None = None  #: None = best available (cuda, mps, cpu)
+    amp: bool = True  #: mixed precision on CUDA (bf16 when supported, else fp16 + scaler)
+    num_workers: int = 0  #: DataLoader workers (0 is fastest on 2 cores with cached clips)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training-time clip augmentation (notebook 01; ``GestureClipDataset(augment=...)``).
+
+    Flips swap direction labels (HFLIP_PAIRS / VFLIP_PAIRS); the crop and colour jitter
+    are drawn once per clip and applied to every frame alike.
+    """
+
+    hflip_p: float = 0.5  #: probability of a horizontal flip (swipe_left <-> swipe_right)
+    vflip_p: float = 0.0  #: probability of a vertical flip (swipe_up <-> swipe_down)
+    brightness: float = 0.2  #: brightness factor drawn from [1 - b, 1 + b]
+    contrast: float = 0.2  #: contrast factor drawn from [1 - c, 1 + c]
+    crop_scale: tuple[float, float] = (0.8, 1.0)  #: area fraction of the random crop
+    crop_ratio: tuple[float, float] = (0.9, 1.1)  #: aspect (w/h) range of the random crop
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """ONNX export, parity checks and INT8 quantisation (notebook 04, ``gesture-utils export``)."""
+
+    name: str = "vit_temporal"  #: files NAME.onnx, NAME.encoder.onnx, NAME.head.onnx, NAME.int8.onnx
+    opset: int = 18  #: ONNX opset (>= 17 for LayerNormalization as one op)
+    parity_atol: float = 1e-4  #: max |logit difference| allowed between ONNX fp32 and PyTorch
+    calibration_clips: int = 32  #: training clips that calibrate static INT8 activation ranges
+    int8_ops: tuple[str, ...] = ("MatMul", "Gemm", "Conv")  #: op types INT8 quantisation touches
+    latency_runs: int = 30  #: timed batch-1 runs per model when comparing fp32 and INT8
+    threads: int | None = None  #: ONNX Runtime intra-op threads (None = all cores)
+    seed: int = 0  #: picks the calibration clips
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Latency benchmark (notebook 05, ``gesture-utils benchmark``)."""
+
+    warmup: int = 10  #: untimed calls per backend before timing starts
+    runs: int = 100  #: timed calls per backend (percentiles need many)
+    batch_sizes: tuple[int, ...] = (1, 2, 4, 8)  #: throughput-vs-batch sweep
+    threads: int | None = None  #: intra-op threads for torch and ORT; None = all cores
+    peak_matmul_size: int = 1024  #: n of the n×n fp32 matmul that measures the FLOP/s bound
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Real-time recognition from a frame stream (notebook 06, ``gesture-utils stream``).
+
+    Times are counted in *source frames* unless a field says "updates" (one update is
+    one temporal-head pass, i.e. every ``frame_step * head_every`` source frames).
+    """
+
+    #: Feed every k-th source frame to the encoder, so the T buffered frames span about
+    #: as long as a training clip: GenerateConfig.seconds * fps / ClipConfig.num_frames
+    #: = 2.0 * 12 / 8 = 3 for the defaults. Use 1 when the stream is already at the
+    #: model's frame rate.
+    frame_step: int = 3
+    #: Run the temporal head every n-th encoded frame (1 = after every new embedding).
+    head_every: int = 1
+    #: Weight of the newest probabilities in the exponential moving average
+    #: s <- alpha * p + (1 - alpha) * s (1.0 = no smoothing).
+    ema_alpha: float = 0.5
+    #: A gesture class must reach this smoothed probability to start an event ...
+    enter_threshold: float = 0.6
+    #: ... and the state returns to rest only when it falls below this (hysteresis;
+    #: must be <= enter_threshold).
+    exit_threshold: float = 0.4
+    #: Consecutive updates above enter_threshold (same class) before an event fires.
+    min_consecutive: int = 2
+    #: Source frames after an event during which no new event may fire.
+    cooldown_frames: int = 12
+    #: The resting class: never fires an event (a stream with no such class rests
+    #: whenever no class passes the threshold).
+    rest_label: str = "no_gesture"
+    #: Flip frames horizontally before recognition (selfie cameras). A flip turns a
+    #: left swipe into a right swipe, so use it only to undo a mirror, never as a default.
+    mirror: bool = False
+    #: Run the head only once the buffer holds T embeddings (True), instead of on a
+    #: window padded by repeating the first frame (False).
+    wait_for_full_window: bool = True
+    #: Number of recent frames the running latency / FPS statistics cover.
+    stats_window: int = 60
+    #: Event matching for the online metric: a predicted event matches a ground-truth
+    #: gesture of the same class if it fires between its first frame and
+    #: tolerance_frames after its last frame.
+    tolerance_frames: int = 12
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -74,11 +223,17 @@ def from_dict(cls: type, data: dict[str, Any]):
 
 __all__ = [
     "ARTICLE_CLASSES",
+    "AugmentConfig",
+    "BenchmarkConfig",
     "DEFAULT_CLASSES",
+    "ExportConfig",
     "HFLIP_PAIRS",
     "VFLIP_PAIRS",
     "ClipConfig",
     "GenerateConfig",
+    "ModelConfig",
+    "StreamConfig",
+    "TrainConfig",
     "field",
     "from_dict",
     "replace",

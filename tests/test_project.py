@@ -4,8 +4,9 @@ environment.yml lists exactly what pyproject.toml does."""
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

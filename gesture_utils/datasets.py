@@ -1,0 +1,648 @@
+"""Gesture datasets: labels, manifests, direction-aware flips, a decoded-clip cache and
+the torch ``Dataset`` every training notebook uses (notebook 01).
+
+On disk (see ``data/README.md``)::
+
+    data/<name>/labels.txt     one class per line; line order = label index
+    data/<name>/manifest.csv   path,label,split,group,params
+    data/<name>/<class>/...    clips: video files or frame-image folders
+
+Without ``manifest.csv`` the folder-per-class layout is discovered (sorted), each clip is
+its own group unless told otherwise, and splits come from
+:func:`gesture_utils.splits.assign_splits`.
+
+Clip pipeline in :class:`GestureClipDataset`::
+
+    file --read_clip--> uint8 (T,S,S,3) --ClipCache--> [augment_clip] --to_tensor--> float (T,C,S,S)
+
+Decoding happens once per clip (the cache keeps uint8 clips); augmentation and
+normalisation are cheap numpy/torch ops on 8x64x64x3 arrays.  With DataLoader workers,
+call :meth:`GestureClipDataset.preload` first (workers then inherit the full cache) or
+use ``persistent_workers=True``; on 2 cores ``num_workers=0`` is usually fastest.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import uuid
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from gesture_utils import video as _video
+from gesture_utils.config import HFLIP_PAIRS, VFLIP_PAIRS, AugmentConfig, ClipConfig
+from gesture_utils.errors import GestureError, input_error
+from gesture_utils.splits import SPLITS, assign_splits, check_no_group_leak
+from gesture_utils.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, natural_key
+
+LABELS_FILE = "labels.txt"
+MANIFEST_FILE = "manifest.csv"
+#: Columns a manifest must have; ``params`` is optional (``{}`` when absent).
+MANIFEST_COLUMNS: tuple[str, ...] = ("path", "label", "split", "group", "params")
+REQUIRED_COLUMNS: tuple[str, ...] = ("path", "label", "split", "group")
+ON_ERROR = ("raise", "skip")
+
+
+def _check_on_error(on_error: str) -> None:
+    if on_error not in ON_ERROR:
+        raise GestureError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+
+
+def _problem(err: GestureError, on_error: str) -> None:
+    """Raise ``err``, or (``on_error='skip'``) turn it into a warning."""
+    if on_error == "raise":
+        raise err
+    warnings.warn(f"skipping: {err}", stacklevel=3)
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass
+class ClipRecord:
+    """One clip: absolute ``path``, class ``label``, ``split`` and ``group`` id.
+
+    ``group`` defaults to :func:`default_group` (each clip its own group); ``params``
+    holds the generation parameters from the manifest (``{}`` for imported data).
+    """
+
+    path: Path
+    label: str
+    split: str = "train"
+    group: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        if not self.group:
+            self.group = default_group(self.path)
+
+
+def default_group(path: str | os.PathLike[str]) -> str:
+    """``<class folder>/<file stem>``: one group per clip.  The class folder is part of it
+    because stems repeat across classes (``swipe_left/0001.mp4``, ``stop/0001.mp4``)."""
+    path = Path(path)
+    return f"{path.parent.name}/{path.stem}"
+
+
+def _class_dirs(root: Path) -> list[Path]:
+    return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))),
+                  key=lambda p: natural_key(p.name))
+
+
+def read_labels(root: str | os.PathLike[str]) -> list[str]:
+    """Class names in label-index order.
+
+    From ``root/labels.txt`` (one per line, blank lines ignored); without it, the
+    sorted labels of ``manifest.csv``, else the sorted class folder names.
+    Raises :class:`GestureError` for a missing root, an empty file or duplicates.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise input_error(root, "dataset folder not found",
+                          "generate it with `gesture-utils generate` or check the path")
+    path = root / LABELS_FILE
+    if path.is_file():
+        labels = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        labels = [x for x in labels if x]
+        if not labels:
+            raise input_error(path, "holds no class names", "write one class name per line")
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise input_error(path, f"repeats class names {dupes}", "list each class once")
+        return labels
+    if (root / MANIFEST_FILE).is_file():
+        rows, _ = _read_manifest_rows(root / MANIFEST_FILE)
+        return sorted({r["label"] for r in rows if r.get("label")})
+    dirs = _class_dirs(root)
+    if not dirs:
+        raise input_error(root, "has no labels.txt, no manifest.csv and no class folders",
+                          "expected <root>/<class>/<clip>.mp4")
+    return [d.name for d in dirs]
+
+
+def _clips_in(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(clips, ignored files) in a class folder, natural-sorted."""
+    clips, ignored = [], []
+    for p in sorted(folder.iterdir(), key=lambda p: natural_key(p.name)):
+        if p.name.startswith("."):
+            continue
+        if p.is_dir() or p.suffix.lower() in VIDEO_SUFFIXES:
+            clips.append(p)  # a video, or a frame folder (emptiness is reported when read)
+        else:
+            ignored.append(p)  # notes, loose frames (they belong in a per-clip folder), ...
+    return clips, ignored
+
+
+def discover_clips(root: str | os.PathLike[str], labels: Sequence[str] | None = None,
+                   group_fn: Callable[[Path], str] | None = None, val_fraction: float = 0.15,
+                   test_fraction: float = 0.15, seed: int = 0,
+                   on_error: str = "raise") -> list[ClipRecord]:
+    """Records for a folder-per-class dataset without a manifest (sorted, deterministic).
+
+    Each entry of ``root/<class>/`` that is a video file or a folder (of frame images) is
+    one clip.  ``group_fn(path) -> str`` gives group ids (default: :func:`default_group`,
+    ``<class>/<stem>``, i.e. every clip its own group; pass e.g.
+    ``lambda p: p.stem.split('_')[0]`` when names carry a session id, so a session's
+    clips stay in one split).  Splits come from :func:`assign_splits`.
+
+    Raises :class:`GestureError` when ``labels.txt`` and the class folders disagree or a
+    class folder holds no clips (``on_error='skip'``: warn and continue).
+    """
+    _check_on_error(on_error)
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise input_error(root, "dataset folder not found", "check the path")
+    folders = {d.name: d for d in _class_dirs(root)}
+    if labels is None:
+        labels = read_labels(root)
+    labels = list(labels)
+    missing = [x for x in labels if x not in folders]
+    extra = [x for x in folders if x not in labels]
+    if missing or extra:
+        where = root / LABELS_FILE if (root / LABELS_FILE).is_file() else root
+        what = []
+        if missing:
+            what.append(f"no folder for {missing}")
+        if extra:
+            what.append(f"folders not in labels: {extra}")
+        raise input_error(where, "class list does not match the class folders: " + "; ".join(what),
+                          "make labels.txt list exactly the class folder names")
+    records: list[ClipRecord] = []
+    for label in labels:
+        clips, ignored = _clips_in(folders[label])
+        if ignored:
+            warnings.warn(f"{folders[label]}: ignored {len(ignored)} file(s) that are not clips, "
+                          f"e.g. {ignored[0].name}", stacklevel=2)
+        if not clips:
+            loose = any(p.suffix.lower() in IMAGE_SUFFIXES for p in ignored)
+            fix = ("frames go in one folder per clip: <class>/<clip_id>/00001.jpg" if loose
+                   else "add clips or remove the class from labels.txt")
+            _problem(input_error(folders[label], "class folder holds no clips", fix), on_error)
+        for p in clips:
+            group = group_fn(p) if group_fn is not None else default_group(p)
+            records.append(ClipRecord(path=p, label=label, group=str(group)))
+    if not records:
+        raise input_error(root, "no clips found", "expected <root>/<class>/<clip>.mp4")
+    splits = assign_splits([r.label for r in records], [r.group for r in records],
+                           val_fraction, test_fraction, seed)
+    for r, s in zip(records, splits, strict=True):
+        r.split = s
+    return records
+
+
+def _read_manifest_rows(path: Path) -> tuple[list[dict[str, str]], list[str]]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: Excel's BOM
+            reader = csv.DictReader(f)
+            columns = [c.strip() for c in (reader.fieldnames or [])]
+            rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()}
+                    for row in reader]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise input_error(path, f"is not a readable CSV file ({e})", "re-write it as UTF-8 CSV") from None
+    return rows, columns
+
+
+def load_manifest(root: str | os.PathLike[str], on_error: str = "raise",
+                  labels: Sequence[str] | None = None, check_files: bool = True,
+                  val_fraction: float = 0.15, test_fraction: float = 0.15,
+                  seed: int = 0) -> list[ClipRecord]:
+    """All clip records of the dataset at ``root``, in manifest order.
+
+    Reads ``root/manifest.csv`` (columns ``path,label,split,group[,params]``; ``path``
+    relative to ``root`` or absolute).  Without a manifest, falls back to
+    :func:`discover_clips` (``val_fraction``/``test_fraction``/``seed`` are used there).
+    Raises :class:`GestureError` for missing columns, unknown labels, bad split names,
+    bad params JSON and missing clip files; ``on_error='skip'`` turns the per-row
+    problems into warnings and drops those rows.  A group crossing splits always raises.
+    """
+    _check_on_error(on_error)
+    root = Path(root).resolve()
+    manifest = root / MANIFEST_FILE
+    if labels is None:
+        labels = read_labels(root)
+    if not manifest.is_file():
+        return discover_clips(root, labels=labels, val_fraction=val_fraction,
+                              test_fraction=test_fraction, seed=seed, on_error=on_error)
+    known = set(labels)
+    rows, columns = _read_manifest_rows(manifest)
+    missing_cols = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing_cols:
+        raise input_error(manifest, f"missing column(s) {missing_cols} (has {columns})",
+                          f"the header must be {','.join(MANIFEST_COLUMNS)}")
+    records: list[ClipRecord] = []
+    for line, row in enumerate(rows, start=2):
+        where = f"{manifest}:{line}"
+        if not row["path"]:
+            _problem(input_error(where, "empty path"), on_error)
+            continue
+        if row["label"] not in known:
+            _problem(input_error(where, f"unknown label {row['label']!r} for {row['path']}",
+                                 f"labels.txt has {sorted(known)}"), on_error)
+            continue
+        if row["split"] not in SPLITS:
+            _problem(input_error(where, f"split {row['split']!r} for {row['path']} is not one "
+                                        f"of {SPLITS}"), on_error)
+            continue
+        try:
+            params = json.loads(row.get("params") or "{}")
+        except json.JSONDecodeError as e:
+            _problem(input_error(where, f"params of {row['path']} are not valid JSON ({e.msg})"),
+                     on_error)
+            continue
+        path = Path(row["path"].replace("\\", "/"))  # a manifest written on Windows
+        path = path if path.is_absolute() else root / path
+        if check_files and not path.exists():
+            _problem(input_error(path, "clip listed in manifest.csv does not exist",
+                                 f"fix line {line} of {manifest} or restore the file"), on_error)
+            continue
+        records.append(ClipRecord(path=path, label=row["label"], split=row["split"],
+                                  group=row["group"], params=params))
+    if not records:
+        raise input_error(manifest, "lists no usable clips", "check the rows and the clip files")
+    check_no_group_leak(records)
+    return records
+
+
+def records_for(records: Sequence[ClipRecord], split: str) -> list[ClipRecord]:
+    """The records of one split (``'train' | 'val' | 'test'``), order kept."""
+    if split not in SPLITS:
+        raise GestureError(f"split must be one of {SPLITS}, got {split!r}")
+    return [r for r in records if r.split == split]
+
+
+# --------------------------------------------------------------------------- flips
+
+
+def _pairs(horizontal: bool) -> Mapping[str, str]:
+    return HFLIP_PAIRS if horizontal else VFLIP_PAIRS
+
+
+def can_flip(label: str, labels: Sequence[str], horizontal: bool = True) -> bool:
+    """True if a flipped clip of ``label`` has a class in ``labels``: the label has no
+    mirror partner (flips freely) or its partner is one of the classes."""
+    partner = _pairs(horizontal).get(label)
+    return partner is None or partner in labels
+
+
+def flip_label(label: str, labels: Sequence[str], horizontal: bool = True) -> str:
+    """The class of ``label``'s clip after a horizontal (or vertical) flip.
+
+    ``swipe_left <-> swipe_right`` horizontally, ``swipe_up <-> swipe_down`` vertically
+    (config ``HFLIP_PAIRS`` / ``VFLIP_PAIRS``); any other class maps to itself.  Raises
+    :class:`GestureError` if ``label`` is unknown or its partner is not in ``labels``.
+    """
+    if label not in labels:
+        raise GestureError(f"unknown label {label!r}; classes are {list(labels)}")
+    partner = _pairs(horizontal).get(label, label)
+    if partner not in labels:
+        axis = "horizontal" if horizontal else "vertical"
+        raise GestureError(f"a {axis} flip turns {label!r} into {partner!r}, which is not a "
+                           "class here (check can_flip() first)")
+    return partner
+
+
+def flip_clip(frames: np.ndarray, label: str, horizontal: bool = True,
+              labels: Sequence[str] | None = None) -> tuple[np.ndarray, str]:
+    """Mirror a clip ``(T, H, W, C)`` left-right (or up-down) and swap its label.
+
+    Returns a new contiguous array and the flipped label.  ``labels`` (the dataset's
+    classes) lets :func:`flip_label` check the partner exists; by default every class
+    of the flip pairs is assumed present.
+    """
+    pairs = _pairs(horizontal)
+    if labels is None:
+        labels = sorted({label, *pairs, *pairs.values()})
+    new_label = flip_label(label, labels, horizontal)
+    if horizontal and frames.ndim == 4 and frames.dtype == np.uint8 and frames.shape[-1] <= 4:
+        # cv2.flip on the (T*H, W, C) view mirrors every row; ~10x faster than numpy's copy
+        t, h, w, c = frames.shape
+        flat = np.ascontiguousarray(frames).reshape(t * h, w, c)
+        return cv2.flip(flat, 1).reshape(t, h, w, c), new_label
+    flipped = frames[:, :, ::-1] if horizontal else frames[:, ::-1]
+    return np.ascontiguousarray(flipped), new_label
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+def _random_crop_box(rng: np.random.Generator, h: int, w: int,
+                     scale: tuple[float, float], ratio: tuple[float, float]) -> tuple[int, int, int, int]:
+    area = rng.uniform(*scale)
+    log_r = rng.uniform(np.log(ratio[0]), np.log(ratio[1]))
+    r = float(np.exp(log_r))
+    cw = min(1.0, np.sqrt(area * r))
+    ch = min(1.0, np.sqrt(area / r))
+    cw_px, ch_px = max(1, round(cw * w)), max(1, round(ch * h))
+    top = int(rng.integers(0, h - ch_px + 1))
+    left = int(rng.integers(0, w - cw_px + 1))
+    return top, left, ch_px, cw_px
+
+
+def augment_clip(frames: np.ndarray, label: str, labels: Sequence[str],
+                 rng: np.random.Generator, aug: AugmentConfig | None = None
+                 ) -> tuple[np.ndarray, str]:
+    """Random, direction-aware augmentation of a uint8 clip ``(T, H, W, 3)``.
+
+    In order: a random resized crop (same box for every frame, resized back to ``H x W``),
+    a horizontal flip with probability ``aug.hflip_p`` and a vertical one with
+    ``aug.vflip_p`` (labels swapped; skipped when the flipped class does not exist),
+    then brightness/contrast jitter.  Returns ``(new uint8 clip, new label)``; the input
+    array is never modified.  Deterministic given ``rng``'s state.
+    """
+    aug = aug if aug is not None else AugmentConfig()
+    h, w = frames.shape[1:3]
+    out = frames
+    lo, hi = aug.crop_scale
+    if hi > 0 and (lo < 1.0 or aug.crop_ratio != (1.0, 1.0)):
+        top, left, ch, cw = _random_crop_box(rng, h, w, aug.crop_scale, aug.crop_ratio)
+        if (ch, cw) != (h, w):
+            out = np.stack([cv2.resize(f[top:top + ch, left:left + cw], (w, h),
+                                       interpolation=cv2.INTER_LINEAR) for f in out])
+    if rng.random() < aug.hflip_p and can_flip(label, labels, True):
+        out, label = flip_clip(out, label, True, labels)
+    if rng.random() < aug.vflip_p and can_flip(label, labels, False):
+        out, label = flip_clip(out, label, False, labels)
+    b = rng.uniform(1 - aug.brightness, 1 + aug.brightness) if aug.brightness > 0 else 1.0
+    c = rng.uniform(1 - aug.contrast, 1 + aug.contrast) if aug.contrast > 0 else 1.0
+    if b != 1.0 or c != 1.0:
+        # ((x - m) * c + m) * b as one saturating affine map (cv2 rounds and clips)
+        m = float(out[:, ::4, ::4].mean())
+        flat = np.ascontiguousarray(out).reshape(-1, out.shape[2], out.shape[3])
+        out = cv2.addWeighted(flat, c * b, flat, 0.0, m * b * (1.0 - c)).reshape(out.shape)
+    if out is frames:
+        out = frames.copy()
+    return out, label
+
+
+# --------------------------------------------------------------------------- tensors
+
+
+def to_tensor(frames_uint8: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 ``(..., H, W, 3)`` -> float32 ``(..., 3, H, W)``, ``(x/255 - mean) / std``.
+
+    The one place pixels are normalised (mean/std come from ``ClipConfig``, which the
+    model config fills from the backbone's ``pretrained_cfg``).  Clip ``(T,H,W,3)`` ->
+    ``(T,C,H,W)``; a single frame ``(H,W,3)`` -> ``(C,H,W)``.
+    """
+    frames_uint8 = np.asarray(frames_uint8)
+    if frames_uint8.dtype != np.uint8 or frames_uint8.ndim < 3 or frames_uint8.shape[-1] != 3:
+        raise GestureError(f"to_tensor expects uint8 (..., H, W, 3), got "
+                           f"{frames_uint8.dtype} {frames_uint8.shape}")
+    # numpy, single-threaded: cheaper and steadier than small torch ops on a busy CPU
+    # (x - 255*mean) * (1 / (255*std)) in float32: the exact operations of the torch-free
+    # ``inference.normalize``, so training and deployment inputs are bit-identical.
+    x = np.ascontiguousarray(np.moveaxis(frames_uint8, -1, -3)).astype(np.float32)
+    x -= np.asarray(mean, dtype=np.float32).reshape(3, 1, 1) * np.float32(255.0)
+    x *= np.float32(1.0) / (np.asarray(std, dtype=np.float32).reshape(3, 1, 1) * np.float32(255.0))
+    return torch.from_numpy(x)
+
+
+def to_uint8(tensor: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """Inverse of :func:`to_tensor`: float ``(..., 3, H, W)`` -> uint8 ``(..., H, W, 3)``
+    (rounded and clipped), for showing model inputs."""
+    x = tensor.detach().cpu().float()
+    m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+    x = (x * s + m).mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return np.moveaxis(x.numpy(), -3, -1).copy()
+
+
+# --------------------------------------------------------------------------- cache
+
+
+class ClipCache:
+    """Decoded uint8 clips kept in memory (optionally also as ``.npy`` files on disk).
+
+    Keyed by ``(path, num_frames, image_size, mode)``; ``get`` decodes with
+    ``loader`` (default :func:`gesture_utils.video.read_clip`) only on a miss.
+    ``cache_dir`` adds an on-disk layer that survives restarts; its file names hash the
+    key plus the clip's size and modification time, so an edited clip is re-decoded.
+    ``max_items`` bounds memory (least recently used clips are dropped).
+    Cached arrays are read-only: augmentation makes copies.
+    Counters: ``hits``, ``disk_hits``, ``misses`` (= decoder calls).
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike[str] | None = None,
+                 max_items: int | None = None,
+                 loader: Callable[..., np.ndarray] | None = None) -> None:
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        if self.cache_dir is not None:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.max_items = max_items
+        self.loader = loader
+        self._mem: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self.hits = self.disk_hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._mem)
+
+    def __contains__(self, key: tuple) -> bool:
+        return key in self._mem
+
+    def clear(self) -> None:
+        """Forget the in-memory clips (disk files stay) and reset the counters."""
+        self._mem.clear()
+        self.hits = self.disk_hits = self.misses = 0
+
+    @staticmethod
+    def key(path: str | os.PathLike[str], num_frames: int, image_size: int,
+            mode: str = "stretch") -> tuple:
+        """The cache key of a clip read at ``num_frames`` x ``image_size``."""
+        return (str(path), int(num_frames), int(image_size), mode)
+
+    def _disk_path(self, key: tuple) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        try:
+            st = os.stat(key[0])
+        except OSError:
+            return None
+        tag = f"{key}|{st.st_size}|{st.st_mtime_ns}".encode()
+        return self.cache_dir / f"{hashlib.sha1(tag).hexdigest()}.npy"
+
+    def _remember(self, key: tuple, clip: np.ndarray) -> np.ndarray:
+        clip.setflags(write=False)
+        self._mem[key] = clip
+        if self.max_items is not None:
+            while len(self._mem) > self.max_items:
+                self._mem.popitem(last=False)
+        return clip
+
+    def get(self, path: str | os.PathLike[str], num_frames: int, image_size: int,
+            mode: str = "stretch") -> np.ndarray:
+        """The clip at ``path`` as read-only uint8 ``(T, S, S, 3)``, decoding only on a miss."""
+        key = self.key(path, num_frames, image_size, mode)
+        clip = self._mem.get(key)
+        if clip is not None:
+            self.hits += 1
+            self._mem.move_to_end(key)
+            return clip
+        disk = self._disk_path(key)
+        if disk is not None and disk.is_file():
+            try:
+                clip = np.load(disk, allow_pickle=False)
+                if clip.shape == (num_frames, image_size, image_size, 3) and clip.dtype == np.uint8:
+                    self.disk_hits += 1
+                    return self._remember(key, clip)
+            except (OSError, ValueError):
+                pass  # unreadable cache file: decode again and overwrite it
+        self.misses += 1
+        loader = self.loader or _video.read_clip
+        clip = np.ascontiguousarray(loader(path, num_frames, image_size, mode=mode))
+        if disk is not None:
+            tmp = disk.with_name(f".{disk.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npy")
+            try:
+                np.save(tmp, clip)
+                os.replace(tmp, disk)
+            except OSError as e:
+                tmp.unlink(missing_ok=True)
+                warnings.warn(f"{disk}: could not write clip cache ({e})", stacklevel=2)
+        return self._remember(key, clip)
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+class GestureClipDataset(Dataset):
+    """``(clip, label)`` pairs for training: float32 ``(T, C, S, S)`` normalised with
+    ``clip.mean``/``clip.std``, and an int class index (position in ``labels``).
+
+    ``augment``: ``False``, ``True`` (default :class:`AugmentConfig`) or an
+    ``AugmentConfig``.  Randomness is a pure function of ``(seed, epoch, index, n)``
+    where ``n`` counts earlier reads of that index since the last :meth:`set_epoch`, so
+    runs repeat exactly given ``seed``, yet every epoch differs.  Call
+    ``set_epoch(e)`` from the training loop when using DataLoader workers.
+    ``cache``: a shared :class:`ClipCache`; ``None`` makes a private in-memory one.
+    ``on_error='skip'`` decodes every clip now and drops (with a warning) those that
+    fail; ``'raise'`` decodes lazily and raises :class:`GestureError` on a bad clip.
+    """
+
+    def __init__(self, records: Sequence[ClipRecord], labels: Sequence[str],
+                 clip: ClipConfig | None = None, augment: bool | AugmentConfig = False,
+                 cache: ClipCache | None = None, seed: int = 0, on_error: str = "raise",
+                 resize_mode: str = "stretch") -> None:
+        _check_on_error(on_error)
+        self.labels = list(labels)
+        index = {name: i for i, name in enumerate(self.labels)}
+        unknown = sorted({r.label for r in records} - set(index))
+        if unknown:
+            raise GestureError(f"records have labels {unknown} that are not in {self.labels}")
+        self.records = list(records)
+        self.clip = clip if clip is not None else ClipConfig()
+        self.aug: AugmentConfig | None = (AugmentConfig() if augment is True
+                                          else augment if isinstance(augment, AugmentConfig)
+                                          else None)
+        self.cache = cache if cache is not None else ClipCache()
+        self.seed = int(seed)
+        self.resize_mode = resize_mode
+        self.epoch = 0
+        self._reads: dict[int, int] = {}
+        self._index = index
+        if on_error == "skip":
+            self.preload(on_error="skip")
+
+    @property
+    def targets(self) -> list[int]:
+        """Class index of every clip (for samplers and class-balance plots)."""
+        return [self._index[r.label] for r in self.records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make augmentation depend on ``epoch`` (resets the per-index read counters)."""
+        self.epoch = int(epoch)
+        self._reads.clear()
+
+    def uint8(self, i: int) -> np.ndarray:
+        """The cached raw clip ``i``: read-only uint8 ``(T, S, S, 3)``, RGB, not augmented."""
+        r = self.records[i]
+        return self.cache.get(r.path, self.clip.num_frames, self.clip.image_size, self.resize_mode)
+
+    def preload(self, on_error: str = "raise", progress: bool = False) -> int:
+        """Decode every clip into the cache now; returns how many were decoded or found.
+
+        ``on_error='skip'`` drops clips that fail (one warning each, naming the file).
+        """
+        _check_on_error(on_error)
+        keep: list[ClipRecord] = []
+        iterator: Any = range(len(self.records))
+        if progress:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(iterator, desc="decoding clips", leave=False)
+        for i in iterator:
+            try:
+                self.uint8(i)
+            except GestureError as e:
+                _problem(e, on_error)
+                continue
+            keep.append(self.records[i])
+        self.records = keep
+        return len(keep)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        i = int(i)
+        if i < 0:
+            i += len(self.records)
+        frames = self.uint8(i)
+        label = self.records[i].label
+        if self.aug is not None:
+            n = self._reads.get(i, 0)
+            self._reads[i] = n + 1
+            rng = np.random.default_rng([self.seed % 2**63, self.epoch % 2**63, i, n])
+            frames, label = augment_clip(frames, label, self.labels, rng, self.aug)
+        return to_tensor(frames, self.clip.mean, self.clip.std), self._index[label]
+
+
+def build_datasets(root: str | os.PathLike[str], clip: ClipConfig | None = None,
+                   augment: bool | AugmentConfig = True, cache: ClipCache | None = None,
+                   seed: int = 0, on_error: str = "raise"
+                   ) -> dict[str, GestureClipDataset]:
+    """``{'train', 'val', 'test'}`` datasets of the dataset at ``root`` sharing one cache.
+
+    Only ``train`` is augmented.  ``seed`` drives augmentation (and the split, when the
+    data has no manifest).
+    """
+    clip = clip if clip is not None else ClipConfig()
+    labels = read_labels(root)
+    records = load_manifest(root, on_error=on_error, labels=labels, seed=seed)
+    cache = cache if cache is not None else ClipCache()
+    return {split: GestureClipDataset(records_for(records, split), labels, clip,
+                                      augment=augment if split == "train" else False,
+                                      cache=cache, seed=seed, on_error=on_error)
+            for split in SPLITS}
+
+
+__all__ = [
+    "LABELS_FILE",
+    "MANIFEST_COLUMNS",
+    "MANIFEST_FILE",
+    "ClipCache",
+    "ClipRecord",
+    "GestureClipDataset",
+    "augment_clip",
+    "build_datasets",
+    "can_flip",
+    "default_group",
+    "discover_clips",
+    "flip_clip",
+    "flip_label",
+    "load_manifest",
+    "read_labels",
+    "records_for",
+    "to_tensor",
+    "to_uint8",
+]

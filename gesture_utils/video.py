@@ -1,0 +1,281 @@
+"""Reading and writing gesture clips: one reader for video files and frame folders (notebook 01).
+
+A *clip* is an array of shape ``(T, H, W, 3)``, ``uint8``, RGB.  Everything that reads
+clips in the series (datasets, evaluation, the real-time demo) goes through
+:func:`read_frames` / :func:`read_clip`, and everything that turns a camera frame into a
+model input goes through :func:`resize_frame`, so training and inference see pixels
+prepared the same way.
+
+Decisions (taught in notebook 01):
+
+* **Any clip source.**  A video file OpenCV can open (``.mp4``, ``.avi``, ...) or a
+  folder of frame images in the Jester layout (``00001.jpg``, ``00002.jpg``, ...),
+  sorted in natural order (``2.jpg`` before ``10.jpg``).
+* **Never trust the frame count.**  ``CAP_PROP_FRAME_COUNT`` is missing or wrong for
+  many files, so we decode every frame and subsample afterwards
+  (:func:`sample_indices`).  The count is only used to *detect* a truncated file.
+* **Colour.**  OpenCV gives BGR; we return RGB.  Gray images become 3 equal channels,
+  BGRA loses its alpha, 16-bit images are scaled to 8 bits.
+* **Odd sizes.**  Frames of any size (non-square, odd width/height) are *resized* to
+  ``S x S`` without cropping ("stretch"): a swipe starts and ends near the edge of the
+  view, and a centre crop of a wide webcam frame would cut exactly those frames.  The
+  aspect distortion is the same in training and at inference because both call
+  :func:`resize_frame`.  ``mode="crop"`` (centre square crop, then resize) is available
+  for sources where the action sits in the middle.  Shrinking uses ``cv2.INTER_AREA``
+  (no aliasing); enlarging uses ``cv2.INTER_LINEAR``.
+* **Bad input** raises one :class:`~gesture_utils.errors.GestureError` naming the file
+  and the problem: missing, empty, not a video, zero frames, truncated.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from gesture_utils.errors import GestureError, input_error
+
+#: File suffixes treated as frame images inside a frame folder (lower case).
+IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+)
+#: File suffixes treated as video files during discovery (lower case).
+VIDEO_SUFFIXES: frozenset[str] = frozenset(
+    {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+)
+#: A decoded file may have this fraction of its *reported* frames missing before we call
+#: it truncated (containers often report an estimated count that is off by a frame or two).
+TRUNCATION_TOLERANCE = 0.05
+#: FourCC used by :func:`write_video` per suffix (OpenCV's bundled FFmpeg supports these).
+_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
+RESIZE_MODES = ("stretch", "crop")
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders ``frame2`` before ``frame10`` (digits compared as numbers)."""
+    parts = re.split(r"(\d+)", name)
+    return tuple((0, int(p), p) if p.isdigit() else (1, p.lower(), p) for p in parts)
+
+
+def is_clip_path(path: Path) -> bool:
+    """True if ``path`` looks like a clip: a video-suffixed file or a folder of images."""
+    path = Path(path)
+    if path.is_file():
+        return path.suffix.lower() in VIDEO_SUFFIXES
+    if path.is_dir():
+        return any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir() if p.is_file())
+    return False
+
+
+def to_rgb(frame: np.ndarray, bgr: bool = True) -> np.ndarray:
+    """One image as ``(H, W, 3)`` uint8 RGB.
+
+    Accepts ``(H, W)`` or ``(H, W, 1)`` gray, ``(H, W, 3)`` BGR (or RGB with
+    ``bgr=False``), ``(H, W, 4)`` BGRA/RGBA, in uint8 or uint16 (scaled to 8 bits).
+    """
+    if frame.dtype == np.uint16:
+        frame = (frame >> 8).astype(np.uint8)
+    elif frame.dtype != np.uint8:
+        if np.issubdtype(frame.dtype, np.floating) and frame.size and float(frame.max()) <= 1.0:
+            frame = frame * 255.0
+        frame = np.clip(frame, 0, 255).astype(np.uint8)
+    if frame.ndim == 3 and frame.shape[2] == 1:
+        frame = frame[:, :, 0]
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    if frame.ndim != 3 or frame.shape[2] not in (3, 4):
+        raise GestureError(f"cannot interpret an image of shape {frame.shape} as a colour frame")
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB if bgr else cv2.COLOR_RGBA2RGB)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if bgr else np.ascontiguousarray(frame)
+
+
+def resize_frame(frame: np.ndarray, size: int, mode: str = "stretch") -> np.ndarray:
+    """``(H, W, 3)`` -> ``(size, size, 3)``, the one resize used by training and inference.
+
+    ``mode="stretch"`` resizes the whole frame (aspect may change, nothing is cut);
+    ``mode="crop"`` takes the centre square first.  ``INTER_AREA`` when shrinking,
+    ``INTER_LINEAR`` when enlarging.
+    """
+    if mode not in RESIZE_MODES:
+        raise GestureError(f"resize mode {mode!r} is not one of {RESIZE_MODES}")
+    if size < 1:
+        raise GestureError(f"image size must be >= 1, got {size}")
+    h, w = frame.shape[:2]
+    if mode == "crop" and h != w:
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        frame = frame[top : top + side, left : left + side]
+        h = w = side
+    if (h, w) == (size, size):
+        return np.ascontiguousarray(frame)
+    interp = cv2.INTER_AREA if size < max(h, w) else cv2.INTER_LINEAR
+    return cv2.resize(frame, (size, size), interpolation=interp)
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+             and not p.name.startswith(".")]
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise input_error(path, "clip not found", "check the path / manifest entry")
+    if path.is_file() and path.stat().st_size == 0:
+        raise input_error(path, "file is empty (0 bytes)", "re-export or delete this clip")
+
+
+def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
+    """Yield every decodable frame of a clip as ``(H, W, 3)`` uint8 RGB, in order.
+
+    Raises :class:`GestureError` (naming the file) for a missing/empty file, a file
+    OpenCV cannot open, an empty frame folder, an unreadable image, frames of different
+    sizes inside one folder, zero decodable frames, or a truncated video.
+    """
+    path = Path(path)
+    _check_exists(path)
+    if path.is_dir():
+        files = _frame_files(path)
+        if not files:
+            raise input_error(path, "frame folder holds no images",
+                              f"expected files like 00001.jpg ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        shape = None
+        for f in files:
+            if f.stat().st_size == 0:
+                raise input_error(f, "image file is empty (0 bytes)", "re-extract the frames")
+            img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+            if img is None:
+                raise input_error(f, "not a readable image", "re-extract the frames")
+            rgb = to_rgb(img)
+            if shape is None:
+                shape = rgb.shape
+            elif rgb.shape != shape:
+                raise input_error(f, f"frame size {rgb.shape[:2]} differs from the first "
+                                     f"frame's {shape[:2]}", "all frames of a clip must match")
+            yield rgb
+        return
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise input_error(path, "cannot be opened as a video (not a video, or truncated/corrupt)",
+                              "check that the file plays; re-export it as .mp4")
+        reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        n = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                break
+            n += 1
+            yield to_rgb(frame)
+    finally:
+        cap.release()
+    if n == 0:
+        raise input_error(path, "video has zero decodable frames", "re-export or delete this clip")
+    if reported > 0 and reported - n > max(1.0, TRUNCATION_TOLERANCE * reported):
+        raise input_error(path, f"video is truncated or corrupt: decoded {n} of {reported} frames",
+                          "re-export or delete this clip")
+
+
+def read_frames(path: str | os.PathLike[str]) -> np.ndarray:
+    """Every decodable frame of a video file or frame folder: ``(N, H, W, 3)`` uint8 RGB.
+
+    Notebook 01.  Errors: see :func:`iter_frames`.
+    """
+    return np.stack(list(iter_frames(path)))
+
+
+def sample_indices(n_available: int, num_frames: int) -> np.ndarray:
+    """``num_frames`` indices spread uniformly over ``n_available`` frames: ``(T,)`` int64.
+
+    Index ``i`` is the centre of the i-th of ``T`` equal segments,
+    ``floor((i + 0.5) * N / T)``.  When ``N >= T`` they are distinct and increasing;
+    when ``N < T`` (short clip) each frame is repeated evenly (``N=3, T=8`` ->
+    ``0 0 0 1 1 2 2 2``), so time still runs forward at a constant rate.
+    """
+    if n_available < 1:
+        raise GestureError(f"cannot sample frames from a clip with {n_available} frames")
+    if num_frames < 1:
+        raise GestureError(f"num_frames must be >= 1, got {num_frames}")
+    idx = np.floor((np.arange(num_frames) + 0.5) * n_available / num_frames).astype(np.int64)
+    return np.minimum(idx, n_available - 1)
+
+
+def read_clip(path: str | os.PathLike[str], num_frames: int, image_size: int,
+              mode: str = "stretch") -> np.ndarray:
+    """A model-ready clip: ``(T, S, S, 3)`` uint8 RGB with ``T=num_frames``, ``S=image_size``.
+
+    Decodes every frame (resizing each as it arrives, so memory stays ``N*S*S*3``), then
+    keeps ``T`` of them with :func:`sample_indices`.  Notebook 01.
+    """
+    frames = [resize_frame(f, image_size, mode) for f in iter_frames(path)]
+    idx = sample_indices(len(frames), num_frames)
+    return np.stack([frames[i] for i in idx])
+
+
+def write_video(path: str | os.PathLike[str], frames_rgb: np.ndarray, fps: float) -> Path:
+    """Write ``(N, H, W, 3)`` uint8 RGB frames as a video; returns the path.
+
+    Atomic: writes a temporary file in the same folder, then renames it, so a crash
+    never leaves a half-written clip.  ``.mp4`` uses the ``mp4v`` codec, ``.avi`` MJPG.
+    Video codecs need even sizes: an odd height/width loses its last row/column.
+    """
+    path = Path(path)
+    frames_rgb = np.asarray(frames_rgb)
+    if frames_rgb.ndim != 4 or frames_rgb.shape[-1] != 3 or len(frames_rgb) == 0:
+        raise GestureError(f"{path}: expected frames of shape (N, H, W, 3), got {frames_rgb.shape}")
+    if frames_rgb.dtype != np.uint8:
+        raise GestureError(f"{path}: expected uint8 frames, got {frames_rgb.dtype}")
+    suffix = path.suffix.lower()
+    if suffix not in _FOURCC:
+        raise input_error(path, f"unsupported video suffix {path.suffix!r}",
+                          f"use one of {sorted(_FOURCC)}")
+    if fps <= 0:
+        raise input_error(path, f"fps must be > 0, got {fps}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The encoders need even sizes and would silently drop an odd last row/column; do it
+    # here explicitly so every codec behaves alike.
+    h, w = (d - d % 2 for d in frames_rgb.shape[1:3])
+    if h < 2 or w < 2:
+        raise input_error(path, f"frames of size {frames_rgb.shape[1:3]} are too small to encode")
+    frames_rgb = frames_rgb[:, :h, :w]
+    # Same folder (so os.replace is atomic), same suffix (OpenCV picks the container from
+    # it); not mkstemp, whose 0600 permissions would survive the rename.
+    tmp = str(path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{suffix}"))
+    try:
+        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*_FOURCC[suffix]), float(fps), (w, h))
+        if not writer.isOpened():
+            raise input_error(path, "OpenCV could not open a video writer",
+                              "check the folder is writable and the codec is available")
+        try:
+            for frame in frames_rgb:
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        finally:
+            writer.release()
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "RESIZE_MODES",
+    "VIDEO_SUFFIXES",
+    "is_clip_path",
+    "iter_frames",
+    "natural_key",
+    "read_clip",
+    "read_frames",
+    "resize_frame",
+    "sample_indices",
+    "to_rgb",
+    "write_video",
+]
