@@ -17,6 +17,12 @@ from gesture_utils.errors import GestureError
 #: subcommand -> (module, one-line help). Add a line here when a stage adds a command.
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("gesture_utils.generation", "render a synthetic gesture dataset"),
+    "evaluate": ("gesture_utils.evaluation", "metrics and confusion matrices on the test split"),
+    "benchmark": ("gesture_utils.benchmark", "latency of PyTorch vs ONNX fp32 vs INT8"),
+    "export": ("gesture_utils.export", "export a checkpoint to ONNX (clip + streaming, INT8)"),
+    "predict": ("gesture_utils.inference", "classify clips with an exported ONNX model"),
+    "stream": ("gesture_utils.realtime", "recognise gestures live from a camera, video or frames"),
+    "import-jester": ("gesture_utils.importers", "import Jester-style clips into the dataset layout"),
 }
 
 

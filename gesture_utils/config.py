@@ -79,6 +79,9 @@ class ModelConfig:
     #: a local weights file for the backbone (.pth/.pt/.safetensors, or one of our checkpoints)
     weights: str | None = None
     image_size: int | None = None  #: override the backbone's input size (None: its default)
+    #: frame embedding: "cls" (the backbone's CLS token after its final norm) | "tokens"
+    #: (all patch tokens flattened + Linear: keeps *where* things are without learning it)
+    frame_pool: str = "cls"
     head: str = "transformer"  #: "transformer" (order-aware) | "mean" (the article's baseline)
     num_frames: int = 8  #: T, number of learned temporal positions (= ClipConfig.num_frames)
     temporal_dim: int | None = None  #: width of the temporal transformer (None: backbone width)
@@ -124,11 +127,19 @@ class AugmentConfig:
     """Training-time clip augmentation (notebook 01; ``GestureClipDataset(augment=...)``).
 
     Flips swap direction labels (HFLIP_PAIRS / VFLIP_PAIRS); the crop and colour jitter
-    are drawn once per clip and applied to every frame alike.
+    are drawn once per clip and applied to every frame alike.  A flip axis is used only
+    when the dataset has *both* classes of each of its pairs (else it is off for every
+    class: flipping only the unpaired classes would make "mirrored" a clue to the label).
+
+    Why ``vflip_p`` is 0 by default: a left-right mirror of a hand is just the other
+    hand, a view the camera really gets; an up-down mirror is a hand hanging upside down
+    with the wrist at the top, which no webcam shows. Training on such frames spends
+    capacity on views that never occur at test time. Turn it on for data where up and
+    down look alike (e.g. an overhead camera).
     """
 
     hflip_p: float = 0.5  #: probability of a horizontal flip (swipe_left <-> swipe_right)
-    vflip_p: float = 0.0  #: probability of a vertical flip (swipe_up <-> swipe_down)
+    vflip_p: float = 0.0  #: probability of a vertical flip (swipe_up <-> swipe_down); see above
     brightness: float = 0.2  #: brightness factor drawn from [1 - b, 1 + b]
     contrast: float = 0.2  #: contrast factor drawn from [1 - c, 1 + c]
     crop_scale: tuple[float, float] = (0.8, 1.0)  #: area fraction of the random crop
