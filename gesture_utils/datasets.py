@@ -16,9 +16,13 @@ Clip pipeline in :class:`GestureClipDataset`::
     file --read_clip--> uint8 (T,S,S,3) --ClipCache--> [augment_clip] --to_tensor--> float (T,C,S,S)
 
 Decoding happens once per clip (the cache keeps uint8 clips); augmentation and
-normalisation are cheap numpy/torch ops on 8x64x64x3 arrays.  With DataLoader workers,
-call :meth:`GestureClipDataset.preload` first (workers then inherit the full cache) or
-use ``persistent_workers=True``; on 2 cores ``num_workers=0`` is usually fastest.
+normalisation are cheap numpy/torch ops on 8x64x64x3 arrays.  On 2 cores
+``num_workers=0`` is usually fastest.  With DataLoader workers, call
+:meth:`GestureClipDataset.preload` first (each epoch's workers then start with the full
+cache) and :meth:`GestureClipDataset.set_epoch` before every epoch.  Do *not* use
+``persistent_workers=True``: persistent workers keep the copy of the dataset they got in
+the first epoch, so ``set_epoch`` never reaches them and the augmentation no longer
+follows ``(seed, epoch)``.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import uuid
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +45,13 @@ import torch
 from torch.utils.data import Dataset
 
 from gesture_utils import video as _video
-from gesture_utils.config import HFLIP_PAIRS, VFLIP_PAIRS, AugmentConfig, ClipConfig
+from gesture_utils.config import (
+    HFLIP_PAIRS,
+    VFLIP_PAIRS,
+    AugmentConfig,
+    ClipConfig,
+    GenerateConfig,
+)
 from gesture_utils.errors import GestureError, input_error
 from gesture_utils.splits import SPLITS, assign_splits, check_no_group_leak
 from gesture_utils.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, natural_key
@@ -52,6 +62,8 @@ MANIFEST_FILE = "manifest.csv"
 MANIFEST_COLUMNS: tuple[str, ...] = ("path", "label", "split", "group", "params")
 REQUIRED_COLUMNS: tuple[str, ...] = ("path", "label", "split", "group")
 ON_ERROR = ("raise", "skip")
+#: Split fractions used when a dataset has no manifest: the generator's (one source).
+_SPLIT_DEFAULTS = GenerateConfig()
 
 
 def _check_on_error(on_error: str) -> None:
@@ -146,8 +158,9 @@ def _clips_in(folder: Path) -> tuple[list[Path], list[Path]]:
 
 
 def discover_clips(root: str | os.PathLike[str], labels: Sequence[str] | None = None,
-                   group_fn: Callable[[Path], str] | None = None, val_fraction: float = 0.15,
-                   test_fraction: float = 0.15, seed: int = 0,
+                   group_fn: Callable[[Path], str] | None = None,
+                   val_fraction: float = _SPLIT_DEFAULTS.val_fraction,
+                   test_fraction: float = _SPLIT_DEFAULTS.test_fraction, seed: int = 0,
                    on_error: str = "raise") -> list[ClipRecord]:
     """Records for a folder-per-class dataset without a manifest (sorted, deterministic).
 
@@ -155,7 +168,8 @@ def discover_clips(root: str | os.PathLike[str], labels: Sequence[str] | None = 
     one clip.  ``group_fn(path) -> str`` gives group ids (default: :func:`default_group`,
     ``<class>/<stem>``, i.e. every clip its own group; pass e.g.
     ``lambda p: p.stem.split('_')[0]`` when names carry a session id, so a session's
-    clips stay in one split).  Splits come from :func:`assign_splits`.
+    clips stay in one split).  Splits come from :func:`assign_splits` (default
+    fractions: ``GenerateConfig``'s).
 
     Raises :class:`GestureError` when ``labels.txt`` and the class folders disagree or a
     class folder holds no clips (``on_error='skip'``: warn and continue).
@@ -216,7 +230,8 @@ def _read_manifest_rows(path: Path) -> tuple[list[dict[str, str]], list[str]]:
 
 def load_manifest(root: str | os.PathLike[str], on_error: str = "raise",
                   labels: Sequence[str] | None = None, check_files: bool = True,
-                  val_fraction: float = 0.15, test_fraction: float = 0.15,
+                  val_fraction: float = _SPLIT_DEFAULTS.val_fraction,
+                  test_fraction: float = _SPLIT_DEFAULTS.test_fraction,
                   seed: int = 0) -> list[ClipRecord]:
     """All clip records of the dataset at ``root``, in manifest order.
 
@@ -224,8 +239,12 @@ def load_manifest(root: str | os.PathLike[str], on_error: str = "raise",
     relative to ``root`` or absolute).  Without a manifest, falls back to
     :func:`discover_clips` (``val_fraction``/``test_fraction``/``seed`` are used there).
     Raises :class:`GestureError` for missing columns, unknown labels, bad split names,
-    bad params JSON and missing clip files; ``on_error='skip'`` turns the per-row
-    problems into warnings and drops those rows.  A group crossing splits always raises.
+    bad params JSON, missing clip files, a clip listed twice (it could sit in two
+    splits) and a class of ``labels`` with no rows; ``on_error='skip'`` turns these
+    into warnings (dropping the bad rows; of a repeated clip the first row is kept).
+    A group crossing splits always raises.  Warns (without dropping anything) about
+    rows with an empty ``group`` (each becomes its own group, so one session's clips can
+    land in different splits) and rows whose path is not inside their label's folder.
     """
     _check_on_error(on_error)
     root = Path(root).resolve()
@@ -242,6 +261,9 @@ def load_manifest(root: str | os.PathLike[str], on_error: str = "raise",
         raise input_error(manifest, f"missing column(s) {missing_cols} (has {columns})",
                           f"the header must be {','.join(MANIFEST_COLUMNS)}")
     records: list[ClipRecord] = []
+    first_line: dict[str, int] = {}  # normalised clip path -> manifest line it is on
+    no_group: list[int] = []
+    elsewhere: list[str] = []
     for line, row in enumerate(rows, start=2):
         where = f"{manifest}:{line}"
         if not row["path"]:
@@ -263,16 +285,49 @@ def load_manifest(root: str | os.PathLike[str], on_error: str = "raise",
             continue
         path = Path(row["path"].replace("\\", "/"))  # a manifest written on Windows
         path = path if path.is_absolute() else root / path
+        key = os.path.normcase(os.path.normpath(path))
+        if key in first_line:
+            _problem(input_error(manifest, f"lists {row['path']} twice (lines {first_line[key]} "
+                                           f"and {line}), so one clip could be in two splits",
+                                 "keep one row per clip"), on_error)
+            continue
         if check_files and not path.exists():
             _problem(input_error(path, "clip listed in manifest.csv does not exist",
                                  f"fix line {line} of {manifest} or restore the file"), on_error)
             continue
+        first_line[key] = line
+        if not row["group"]:
+            no_group.append(line)
+        if row["label"] not in _folders_of(path, root):
+            elsewhere.append(f"line {line}: {row['path']} labelled {row['label']!r}")
         records.append(ClipRecord(path=path, label=row["label"], split=row["split"],
                                   group=row["group"], params=params))
     if not records:
         raise input_error(manifest, "lists no usable clips", "check the rows and the clip files")
+    if no_group:
+        warnings.warn(f"{manifest}: {len(no_group)} row(s) have an empty group (e.g. line "
+                      f"{no_group[0]}); each becomes its own group, so clips of one session "
+                      "may land in different splits (fill in the group column)", stacklevel=2)
+    if elsewhere:
+        warnings.warn(f"{manifest}: {len(elsewhere)} clip(s) are not inside their label's "
+                      f"folder (e.g. {elsewhere[0]}); check those labels", stacklevel=2)
+    counts = {lab: 0 for lab in labels}
+    for r in records:
+        counts[r.label] += 1
+    empty = [lab for lab, n in counts.items() if n == 0]
+    if empty:
+        _problem(input_error(manifest, f"has no clips of class(es) {empty} listed in labels.txt",
+                             "add rows for them or remove them from labels.txt"), on_error)
     check_no_group_leak(records)
     return records
+
+
+def _folders_of(path: Path, root: Path) -> tuple[str, ...]:
+    """Folder names above a clip: relative to ``root`` when inside it, else all of them."""
+    try:
+        return path.relative_to(root).parts[:-1]
+    except ValueError:
+        return path.parts[:-1]
 
 
 def records_for(records: Sequence[ClipRecord], split: str) -> list[ClipRecord]:
@@ -294,6 +349,21 @@ def can_flip(label: str, labels: Sequence[str], horizontal: bool = True) -> bool
     mirror partner (flips freely) or its partner is one of the classes."""
     partner = _pairs(horizontal).get(label)
     return partner is None or partner in labels
+
+
+def can_flip_axis(labels: Sequence[str], horizontal: bool = True) -> bool:
+    """True if flips along this axis may be used on a dataset with classes ``labels``:
+    every class that has a mirror partner (``HFLIP_PAIRS`` / ``VFLIP_PAIRS``) has it in
+    ``labels``.
+
+    Decided for the whole label set, never per clip: with ``{swipe_left, stop}``, flipping
+    only ``stop`` clips (``swipe_left`` has no partner to become) would leave mirrored
+    frames in every class but ``swipe_left`` -- "looks mirrored" would then mean "not
+    swipe_left", a shortcut.  So one incomplete pair switches the axis off for all.
+    """
+    pairs = _pairs(horizontal)
+    present = set(labels)
+    return all(pairs[x] in present for x in present if x in pairs)
 
 
 def flip_label(label: str, labels: Sequence[str], horizontal: bool = True) -> str:
@@ -357,8 +427,9 @@ def augment_clip(frames: np.ndarray, label: str, labels: Sequence[str],
 
     In order: a random resized crop (same box for every frame, resized back to ``H x W``),
     a horizontal flip with probability ``aug.hflip_p`` and a vertical one with
-    ``aug.vflip_p`` (labels swapped; skipped when the flipped class does not exist),
-    then brightness/contrast jitter.  Returns ``(new uint8 clip, new label)``; the input
+    ``aug.vflip_p`` (labels swapped), then brightness/contrast jitter.  An axis whose
+    flip pairs are incomplete in ``labels`` is never flipped, for any class
+    (:func:`can_flip_axis`).  Returns ``(new uint8 clip, new label)``; the input
     array is never modified.  Deterministic given ``rng``'s state.
     """
     aug = aug if aug is not None else AugmentConfig()
@@ -370,9 +441,10 @@ def augment_clip(frames: np.ndarray, label: str, labels: Sequence[str],
         if (ch, cw) != (h, w):
             out = np.stack([cv2.resize(f[top:top + ch, left:left + cw], (w, h),
                                        interpolation=cv2.INTER_LINEAR) for f in out])
-    if rng.random() < aug.hflip_p and can_flip(label, labels, True):
+    # rng.random() is drawn first, always: the random stream does not depend on labels
+    if rng.random() < aug.hflip_p and can_flip_axis(labels, True):
         out, label = flip_clip(out, label, True, labels)
-    if rng.random() < aug.vflip_p and can_flip(label, labels, False):
+    if rng.random() < aug.vflip_p and can_flip_axis(labels, False):
         out, label = flip_clip(out, label, False, labels)
     b = rng.uniform(1 - aug.brightness, 1 + aug.brightness) if aug.brightness > 0 else 1.0
     c = rng.uniform(1 - aug.contrast, 1 + aug.contrast) if aug.contrast > 0 else 1.0
@@ -520,7 +592,10 @@ class GestureClipDataset(Dataset):
     ``clip.mean``/``clip.std``, and an int class index (position in ``labels``).
 
     ``augment``: ``False``, ``True`` (default :class:`AugmentConfig`) or an
-    ``AugmentConfig``.  Randomness is a pure function of ``(seed, epoch, index, n)``
+    ``AugmentConfig``.  A flip axis whose pairs are incomplete in ``labels`` (e.g.
+    ``swipe_left`` without ``swipe_right``) is switched off for every class, with one
+    warning; ``.aug`` then holds the flips actually used (``hflip_p``/``vflip_p`` = 0).
+    Randomness is a pure function of ``(seed, epoch, index, n)``
     where ``n`` counts earlier reads of that index since the last :meth:`set_epoch`, so
     runs repeat exactly given ``seed``, yet every epoch differs.  Call
     ``set_epoch(e)`` from the training loop when using DataLoader workers.
@@ -544,6 +619,8 @@ class GestureClipDataset(Dataset):
         self.aug: AugmentConfig | None = (AugmentConfig() if augment is True
                                           else augment if isinstance(augment, AugmentConfig)
                                           else None)
+        if self.aug is not None:
+            self.aug = _usable_flips(self.aug, self.labels)
         self.cache = cache if cache is not None else ClipCache()
         self.seed = int(seed)
         self.resize_mode = resize_mode
@@ -607,6 +684,22 @@ class GestureClipDataset(Dataset):
         return to_tensor(frames, self.clip.mean, self.clip.std), self._index[label]
 
 
+def _usable_flips(aug: AugmentConfig, labels: Sequence[str]) -> AugmentConfig:
+    """``aug`` with each flip axis turned off (and one warning) whose pairs ``labels``
+    does not complete."""
+    for horizontal, p_name in ((True, "hflip_p"), (False, "vflip_p")):
+        if getattr(aug, p_name) > 0 and not can_flip_axis(labels, horizontal):
+            pairs = _pairs(horizontal)
+            lonely = sorted(x for x in labels if x in pairs and pairs[x] not in labels)
+            partners = [pairs[x] for x in lonely]
+            axis = "horizontal" if horizontal else "vertical"
+            warnings.warn(f"{axis} flips turned off for every class: {lonely} is a class but its "
+                          f"mirror {partners} is not, and flipping only the other classes would "
+                          "make 'mirrored' a clue to the label", stacklevel=3)
+            aug = replace(aug, **{p_name: 0.0})
+    return aug
+
+
 def build_datasets(root: str | os.PathLike[str], clip: ClipConfig | None = None,
                    augment: bool | AugmentConfig = True, cache: ClipCache | None = None,
                    seed: int = 0, on_error: str = "raise"
@@ -636,6 +729,7 @@ __all__ = [
     "augment_clip",
     "build_datasets",
     "can_flip",
+    "can_flip_axis",
     "default_group",
     "discover_clips",
     "flip_clip",

@@ -230,13 +230,25 @@ def _sample_path(label: str, u: np.ndarray) -> dict[str, Any] | None:
     slanted) position across it; ``swipe_left`` goes ``hi -> lo`` in x, ``swipe_right``
     ``lo -> hi``.  Swapping start and end maps each swipe onto its reverse, and the
     distribution of the swapped path equals the reverse class's (``d`` is symmetric).
+
+    ``stop`` holds the hand where a swipe rests: at the start or end of the path of a
+    swipe in a random direction (``u[4]``, ``u[5]``; their leftover fractions give a
+    tiny symmetric drift).  So a stop clip's first frame has the same hand-position
+    distribution as a swipe's first frame (likewise the last): the position in one frame
+    does not give the class away, only the motion does.
     """
     if label == "no_gesture":
         return None
     r = lambda v: round(float(v), 4)  # noqa: E731
     if label == "stop":
-        cx, cy = 0.3 + 0.4 * u[0], 0.3 + 0.4 * u[1]
-        dx, dy = 0.04 * (u[2] - 0.5), 0.04 * (u[3] - 0.5)
+        k = min(int(u[4] * 4), 3)
+        like = ("swipe_left", "swipe_right", "swipe_up", "swipe_down")[k]
+        at_end = bool(u[5] >= 0.5)
+        rest = _sample_path(like, u)
+        assert rest is not None
+        cx, cy = rest["end" if at_end else "start"]
+        fx, fy = u[4] * 4 - k, u[5] * 2 - at_end  # uniform on [0, 1), independent of k
+        dx, dy = 0.04 * (fx - 0.5), 0.04 * (fy - 0.5)
         return {"start": [r(cx - dx / 2), r(cy - dy / 2)], "end": [r(cx + dx / 2), r(cy + dy / 2)]}
     travel = 0.4 + 0.24 * u[0]
     lo = 0.18 + (0.64 - travel) * u[1]
@@ -790,10 +802,37 @@ def _read_json(path: Path) -> Any:
         return None
 
 
+def _same_sampler(out_dir: Path, cfg: GenerateConfig, rows: list[dict[str, str]]) -> bool:
+    """Re-draw the session and parameters of the first clip of each class and compare
+    them with ``sessions.json`` / the manifest: False for a dataset written by a version
+    of this module that samples differently (same settings, other data)."""
+    sessions = _read_json(out_dir / SESSIONS)
+    if not isinstance(sessions, dict):
+        return False
+    seen: set[str] = set()
+    try:
+        for row in rows:
+            label = row["label"]
+            if label in seen:
+                continue
+            seen.add(label)
+            s = int(row["group"].lstrip("s"))
+            k = int(Path(row["path"]).stem.rsplit("_", 1)[1]) - s * cfg.group_size
+            session = sample_session(session_rng(cfg, s))
+            params = sample_clip_params(label, clip_rng(cfg, s, label, k), cfg, session)
+            if (json.loads(json.dumps(session)) != sessions.get(row["group"])
+                    or json.loads(json.dumps(params)) != json.loads(row["params"])):
+                return False
+    except (KeyError, IndexError, ValueError, GestureError):
+        return False
+    return True
+
+
 def is_complete(out_dir: Path, cfg: GenerateConfig) -> bool:
     """True if ``out_dir`` holds a finished dataset generated with ``cfg``: config.json
-    matches, labels.txt lists the classes, the manifest (written last) has every clip
-    and every clip file exists."""
+    matches, labels.txt lists the classes, the manifest (written last) has every clip,
+    every clip file exists, and the first clip of each class has the parameters this
+    version of the generator draws (so data from an older generator is regenerated)."""
     out_dir = Path(out_dir)
     if not (out_dir / MANIFEST).is_file():
         return False
@@ -807,7 +846,9 @@ def is_complete(out_dir: Path, cfg: GenerateConfig) -> bool:
         return False
     if labels != list(cfg.classes) or len(rows) != cfg.clips_per_class * len(cfg.classes):
         return False
-    return all((out_dir / r["path"]).is_file() for r in rows if r.get("path"))
+    if not all((out_dir / r["path"]).is_file() for r in rows if r.get("path")):
+        return False
+    return _same_sampler(out_dir, cfg, rows)
 
 
 def _looks_generated(out_dir: Path) -> bool:
@@ -863,8 +904,11 @@ def generate_dataset(out_dir: str | os.PathLike[str], cfg: GenerateConfig = DEFA
     complete.  Splits are by session (group), stratified (:func:`assign_splits`).
 
     Returns at once when ``out_dir`` already holds a complete dataset made with the same
-    ``cfg``; ``overwrite=True`` regenerates.  Raises :class:`GestureError` rather than
-    touch a folder that holds something else.  Notebook 01.
+    ``cfg`` (:func:`is_complete`); ``overwrite=True`` regenerates.  A dataset with the
+    same ``cfg`` that is incomplete or stale (written by a generator that samples
+    differently) is regenerated; one made with other settings needs ``overwrite=True``.
+    Raises :class:`GestureError` rather than touch a folder that holds something else.
+    Notebook 01.
     """
     check_config(cfg)
     out_dir = Path(out_dir)
@@ -876,7 +920,8 @@ def generate_dataset(out_dir: str | os.PathLike[str], cfg: GenerateConfig = DEFA
         if not _looks_generated(out_dir):
             raise input_error(out_dir, "folder is not empty and holds no generated dataset",
                               "choose a new or empty output folder")
-        complete_other = (out_dir / MANIFEST).is_file()
+        complete_other = ((out_dir / MANIFEST).is_file()
+                          and _read_json(out_dir / CONFIG) != _content_config(cfg))
         if complete_other and not overwrite:
             raise input_error(out_dir, "holds a dataset generated with other settings",
                               "pass overwrite=True (CLI: --overwrite) or choose another folder")

@@ -23,9 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from gesture_utils.config import GenerateConfig
 from gesture_utils.errors import GestureError
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+#: Default fractions come from the one place the series keeps them.
+_DEFAULTS = GenerateConfig()
 
 
 def _one_fold(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int,
@@ -69,8 +72,9 @@ def _one_fold(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int,
     return mask
 
 
-def assign_splits(labels: Sequence[str], groups: Sequence[str], val_fraction: float = 0.15,
-                  test_fraction: float = 0.15, seed: int = 0) -> list[str]:
+def assign_splits(labels: Sequence[str], groups: Sequence[str],
+                  val_fraction: float = _DEFAULTS.val_fraction,
+                  test_fraction: float = _DEFAULTS.test_fraction, seed: int = 0) -> list[str]:
     """One of ``'train' | 'val' | 'test'`` per item (same order as ``labels``).
 
     Stratified by label, group-aware (all items of a group share a split), and

@@ -24,7 +24,11 @@ Decisions (taught in notebook 01):
   for sources where the action sits in the middle.  Shrinking uses ``cv2.INTER_AREA``
   (no aliasing); enlarging uses ``cv2.INTER_LINEAR``.
 * **Bad input** raises one :class:`~gesture_utils.errors.GestureError` naming the file
-  and the problem: missing, empty, not a video, zero frames, truncated.
+  and the problem: missing, empty, not a video, zero frames, truncated.  FFmpeg's own
+  log lines on such files ("moov atom not found", ...) are silenced
+  (``OPENCV_FFMPEG_LOGLEVEL``, unless you set it yourself): our error says it once.
+  A clip with fewer frames than asked is padded and *warned* about (a still image
+  renamed ``.mp4`` decodes as one frame).
 """
 
 from __future__ import annotations
@@ -32,11 +36,17 @@ from __future__ import annotations
 import os
 import re
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
-import numpy as np
+# FFmpeg (inside OpenCV) prints its own messages to stderr for every broken file, next to
+# the one clear error we raise. -8 = AV_LOG_QUIET; read when OpenCV opens a file, so
+# this also works when cv2 was imported first. setdefault: a user's own choice wins.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 
 from gesture_utils.errors import GestureError, input_error
 
@@ -124,6 +134,14 @@ def _frame_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
+def _rgb_of(img: np.ndarray, path: Path) -> np.ndarray:
+    """:func:`to_rgb`, with its error naming the file the image came from."""
+    try:
+        return to_rgb(img)
+    except GestureError as e:
+        raise input_error(path, str(e), "re-export the clip as 8-bit RGB or gray") from None
+
+
 def _check_exists(path: Path) -> None:
     if not path.exists():
         raise input_error(path, "clip not found", "check the path / manifest entry")
@@ -152,7 +170,7 @@ def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
             img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
             if img is None:
                 raise input_error(f, "not a readable image", "re-extract the frames")
-            rgb = to_rgb(img)
+            rgb = _rgb_of(img, f)
             if shape is None:
                 shape = rgb.shape
             elif rgb.shape != shape:
@@ -173,7 +191,7 @@ def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
             if not ok or frame is None:
                 break
             n += 1
-            yield to_rgb(frame)
+            yield _rgb_of(frame, path)
     finally:
         cap.release()
     if n == 0:
@@ -212,9 +230,15 @@ def read_clip(path: str | os.PathLike[str], num_frames: int, image_size: int,
     """A model-ready clip: ``(T, S, S, 3)`` uint8 RGB with ``T=num_frames``, ``S=image_size``.
 
     Decodes every frame (resizing each as it arrives, so memory stays ``N*S*S*3``), then
-    keeps ``T`` of them with :func:`sample_indices`.  Notebook 01.
+    keeps ``T`` of them with :func:`sample_indices`.  A clip with fewer than ``T`` frames
+    is padded by repeating frames, with a warning naming the file (a still image renamed
+    ``.mp4`` reads as a single frame).  Notebook 01.
     """
     frames = [resize_frame(f, image_size, mode) for f in iter_frames(path)]
+    if len(frames) < num_frames:
+        warnings.warn(f"{path}: only {len(frames)} frame(s), fewer than the {num_frames} asked "
+                      "for; frames are repeated to pad it (is this really a video clip?)",
+                      stacklevel=2)
     idx = sample_indices(len(frames), num_frames)
     return np.stack([frames[i] for i in idx])
 
@@ -223,8 +247,10 @@ def write_video(path: str | os.PathLike[str], frames_rgb: np.ndarray, fps: float
     """Write ``(N, H, W, 3)`` uint8 RGB frames as a video; returns the path.
 
     Atomic: writes a temporary file in the same folder, then renames it, so a crash
-    never leaves a half-written clip.  ``.mp4`` uses the ``mp4v`` codec, ``.avi`` MJPG.
-    Video codecs need even sizes: an odd height/width loses its last row/column.
+    never leaves a half-written clip (nor a temporary file).  ``.mp4`` uses the ``mp4v``
+    codec, ``.avi`` MJPG.  Video codecs need even sizes: an odd height/width loses its
+    last row/column.  Raises :class:`GestureError` if the encoder wrote nothing (an
+    OpenCV build without the codec can open a writer and then write 0 bytes).
     """
     path = Path(path)
     frames_rgb = np.asarray(frames_rgb)
@@ -258,6 +284,10 @@ def write_video(path: str | os.PathLike[str], frames_rgb: np.ndarray, fps: float
                 writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         finally:
             writer.release()
+        if not os.path.isfile(tmp) or os.path.getsize(tmp) == 0:
+            raise input_error(path, f"the video encoder ({_FOURCC[suffix]}) wrote nothing",
+                              "this OpenCV build may lack the codec; try .avi (MJPG) or "
+                              "reinstall opencv-python")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

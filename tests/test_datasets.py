@@ -6,6 +6,7 @@ import csv
 import os
 import shutil
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from gesture_utils.datasets import (
     augment_clip,
     build_datasets,
     can_flip,
+    can_flip_axis,
     discover_clips,
     flip_clip,
     flip_label,
@@ -233,6 +235,68 @@ def test_manifest_missing_columns_and_group_leak(data_root, tmp_path):
         load_manifest(root)
 
 
+def test_manifest_clip_listed_twice_raises_or_skips(data_root, tmp_path):
+    """One clip in train and in test (different groups): check_no_group_leak cannot see it."""
+    root = copy_of(data_root, tmp_path)
+    rows = manifest_rows(root)
+    rows.append([rows[0][0], rows[0][1], "test", "another-group", "{}"])  # line 14
+    write_manifest(root, rows)
+    with pytest.raises(GestureError, match=r"manifest\.csv: lists swipe_left/swipe_left_000\.mp4 "
+                                           r"twice \(lines 2 and 14\)"):
+        load_manifest(root)
+    with pytest.warns(UserWarning, match="twice"):
+        records = load_manifest(root, on_error="skip")
+    assert len(records) == 12 and len({r.path for r in records}) == 12
+    assert records[0].split == "train"  # the first row wins
+    rows[-1][0] = "./" + rows[0][0].replace("/", "\\")  # same file, spelled differently
+    write_manifest(root, rows)
+    with pytest.raises(GestureError, match="twice"):
+        load_manifest(root)
+
+
+def test_manifest_class_with_no_rows_raises_or_skips(data_root, tmp_path):
+    root = copy_of(data_root, tmp_path)
+    write_manifest(root, [r for r in manifest_rows(root) if r[1] != "stop"])
+    with pytest.raises(GestureError, match=r"manifest\.csv: has no clips of class\(es\) \['stop'\]"):
+        load_manifest(root)
+    with pytest.warns(UserWarning, match=r"no clips of class\(es\) \['stop'\]"):
+        records = load_manifest(root, on_error="skip")
+    assert len(records) == 8
+
+
+def test_manifest_label_without_folder_or_rows_raises(data_root, tmp_path):
+    root = copy_of(data_root, tmp_path)
+    write_manifest(root, manifest_rows(root))
+    (root / "labels.txt").write_text("\n".join([*LABELS, "swipe_up"]) + "\n")  # no folder, no rows
+    with pytest.raises(GestureError, match=r"no clips of class\(es\) \['swipe_up'\]"):
+        load_manifest(root)
+
+
+def test_manifest_rows_without_group_warn(data_root, tmp_path):
+    root = copy_of(data_root, tmp_path)
+    rows = manifest_rows(root)
+    rows[4][3] = rows[5][3] = ""
+    write_manifest(root, rows)
+    with pytest.warns(UserWarning, match=r"2 row\(s\) have an empty group \(e\.g\. line 6\)"):
+        records = load_manifest(root)
+    assert records[4].group == "swipe_right/swipe_right_000"  # its own group
+
+
+def test_manifest_clip_outside_its_label_folder_warns(data_root, tmp_path):
+    root = copy_of(data_root, tmp_path)
+    rows = manifest_rows(root)
+    rows[0][1] = "stop"  # a swipe_left file labelled stop: probably a mistake
+    write_manifest(root, rows)
+    with pytest.warns(UserWarning, match=r"1 clip\(s\) are not inside their label's folder "
+                                         r"\(e\.g\. line 2: swipe_left/swipe_left_000\.mp4 labelled 'stop'\)"):
+        records = load_manifest(root)
+    assert records[0].label == "stop"  # a warning only: the manifest decides
+    write_manifest(root, manifest_rows(root))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a clean manifest loads without any warning
+        load_manifest(root)
+
+
 # ---------------------------------------------------------------- flips
 
 
@@ -295,6 +359,44 @@ def test_random_augmentation_keeps_label_and_motion_consistent():
         _, new = augment_clip(swipe("left"), "swipe_left", ["swipe_left", "stop"],
                               np.random.default_rng(seed), aug)
         assert new == "swipe_left"
+
+
+@pytest.mark.parametrize(("labels", "aug", "axis"), [
+    (["swipe_left", "stop"], AugmentConfig(hflip_p=1.0, vflip_p=0.0), "horizontal"),
+    (["swipe_up", "stop", "no_gesture"], AugmentConfig(hflip_p=0.0, vflip_p=1.0), "vertical"),
+])
+def test_incomplete_flip_pair_turns_the_axis_off_for_every_class(labels, aug, axis):
+    """Flipping only the classes without a partner would make 'mirrored' mean 'not
+    swipe_left': an axis with an incomplete pair is off for all classes."""
+    aug = replace(aug, brightness=0.0, contrast=0.0, crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0))
+    still = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    for seed in range(5):
+        out, new = augment_clip(still, "stop", labels, np.random.default_rng(seed), aug)
+        np.testing.assert_array_equal(out, still)  # never flipped
+        assert new == "stop"
+    assert not can_flip_axis(labels, horizontal=axis == "horizontal")
+    assert can_flip_axis(labels, horizontal=axis != "horizontal")
+    full = [*labels, "swipe_right" if axis == "horizontal" else "swipe_down"]
+    assert can_flip_axis(full, horizontal=axis == "horizontal")
+    out, _ = augment_clip(still, "stop", full, np.random.default_rng(0), aug)
+    assert not np.array_equal(out, still)  # with the pair complete, stop is flipped
+
+
+def test_dataset_warns_once_and_reports_the_flips_it_uses(data_root):
+    records = [r for r in load_manifest(data_root) if r.label != "swipe_right"]
+    labels = ["swipe_left", "stop"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = GestureClipDataset(records, labels, CLIP, augment=True)
+        for i in range(len(ds)):
+            ds[i]
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and "horizontal flips turned off" in messages[0]
+    assert "['swipe_left']" in messages[0] and "['swipe_right']" in messages[0]
+    assert ds.aug.hflip_p == 0.0 and ds.aug.brightness == AugmentConfig().brightness
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # all pairs complete: no warning, flips kept
+        assert GestureClipDataset(records, LABELS, CLIP, augment=True).aug.hflip_p == 0.5
 
 
 # ---------------------------------------------------------------- tensors

@@ -10,11 +10,13 @@ from collections import Counter, defaultdict
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from scipy import stats
 
 from gesture_utils import generation as gen
+from gesture_utils import video
 from gesture_utils.cli import main as cli_main
 from gesture_utils.config import ARTICLE_CLASSES, DEFAULT_CLASSES, GenerateConfig, to_dict
 from gesture_utils.errors import GestureError
@@ -125,6 +127,26 @@ def test_text_overlay_only_changes_the_top_left_corner():
     changed = np.abs(plain.astype(int) - text).sum(-1) > 0
     assert changed[:, :20, :].any(axis=(1, 2)).all()  # text on every frame
     assert not changed[:, 30:, :].any() and not changed[:, :, 90:].any()
+
+
+def test_stop_rests_where_swipes_rest():
+    """The hand of a stop clip sits where a swipe's hand sits in its first frame, so the
+    first frame's hand position says nothing about stop-vs-swipe (KS per axis; the
+    *middle* of a swipe's path is never a stop position, so the test has power)."""
+    session = _session(0)
+    swipes = DEFAULT_CLASSES[:4]
+    n = 400
+    stop = np.array([gen.sample_clip_params("stop", _rng(i), SMALL, session)["path"]["start"]
+                     for i in range(n)])
+    first = np.array([gen.sample_clip_params(swipes[i % 4], _rng(5000 + i), SMALL,
+                                             session)["path"]["start"] for i in range(n)])
+    middle = np.array([np.add(p["start"], p["end"]) / 2 for p in (
+        gen.sample_clip_params(swipes[i % 4], _rng(9000 + i), SMALL, session)["path"]
+        for i in range(n))])
+    for axis in (0, 1):
+        assert stats.ks_2samp(stop[:, axis], first[:, axis]).pvalue > 0.01, axis
+        assert stats.ks_2samp(stop[:, axis], middle[:, axis]).pvalue < 1e-6, axis
+    assert stop.min() > 0.1 and stop.max() < 0.9  # in view
 
 
 # ----------------------------------------------------------------------------- time reversal
@@ -284,25 +306,61 @@ def test_load_or_compute(tmp_path, tiny_config):
     assert not gen.is_complete(out, replace(changed, classes=ARTICLE_CLASSES))
 
 
+class _Cv2Proxy:
+    """The ``cv2`` module as ``gesture_utils.video`` sees it, with some functions replaced."""
+
+    def __init__(self, **overrides):
+        self.__dict__.update(overrides)
+
+    def __getattr__(self, name):
+        return getattr(cv2, name)
+
+
 def test_interrupted_run_never_looks_complete(tmp_path, tiny_config, monkeypatch):
+    """Ctrl-C while the 5th clip is half encoded (its temp file holds frames already):
+    no manifest, no half clip, no temp file; the next call finishes the dataset."""
     out = tmp_path / "ds"
-    real = gen.write_video
-    calls = {"n": 0}
+    T = gen.n_frames(tiny_config)
+    calls = []
+    temp_files = []
 
-    def flaky(path, frames, fps):
-        calls["n"] += 1
-        if calls["n"] == 5:
+    def cvt(frame, code):
+        calls.append(code)
+        if len(calls) == 4 * T + 3:  # 3rd frame of the 5th clip
+            temp_files.extend(p for p in out.rglob("*.tmp.mp4") if p.stat().st_size > 0)
             raise KeyboardInterrupt
-        return real(path, frames, fps)
+        return cv2.cvtColor(frame, code)
 
-    monkeypatch.setattr(gen, "write_video", flaky)
+    monkeypatch.setattr(video, "cv2", _Cv2Proxy(cvtColor=cvt))
     with pytest.raises(KeyboardInterrupt):
         gen.generate_dataset(out, tiny_config, progress=False)
-    assert not (out / "manifest.csv").exists() and not gen.is_complete(out, tiny_config)
+    assert len(temp_files) == 1  # the failure happened mid-file ...
+    assert not temp_files[0].exists()  # ... and the temp file is gone
     assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no temp files left
-    monkeypatch.setattr(gen, "write_video", real)
+    assert len(list(out.rglob("*.mp4"))) == 4  # only the finished clips
+    assert not (out / "manifest.csv").exists() and not gen.is_complete(out, tiny_config)
+    monkeypatch.setattr(video, "cv2", cv2)
     gen.generate_dataset(out, tiny_config, progress=False)  # resumes: partial run is ours
     assert gen.is_complete(out, tiny_config)
+
+
+def test_data_from_an_older_generator_is_regenerated(tmp_path, tiny_config):
+    """Same settings, but the manifest holds parameters this generator would not draw
+    (e.g. written before a change to the sampler): not complete, regenerated in place."""
+    out = gen.generate_dataset(tmp_path / "ds", tiny_config, progress=False)
+    fresh = (out / "manifest.csv").read_bytes()
+    rows = _manifest(out)
+    stop = next(r for r in rows if r["label"] == "stop")
+    params = json.loads(stop["params"])
+    params["path"]["start"][0] = round(params["path"]["start"][0] + 0.1, 4)  # "old" stop
+    stop["params"] = json.dumps(params, sort_keys=True, separators=(",", ":"))
+    with open(out / "manifest.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert not gen.is_complete(out, tiny_config)
+    gen.generate_dataset(out, tiny_config, progress=False)  # no overwrite needed
+    assert (out / "manifest.csv").read_bytes() == fresh and gen.is_complete(out, tiny_config)
 
 
 def test_refuses_to_write_into_a_foreign_folder(tmp_path, tiny_config):
@@ -374,12 +432,21 @@ def test_render_stream_ground_truth():
     assert again.frames.tobytes() == s.frames.tobytes()
 
 
-def test_no_temp_files_or_stray_outputs(tiny_dataset):
+def test_no_temp_files_or_stray_outputs(tiny_dataset, tiny_config, tmp_path):
     names = sorted(os.listdir(tiny_dataset))
     assert names == sorted([*DEFAULT_CLASSES, "config.json", "labels.txt", "manifest.csv",
                             "sessions.json"])
     assert not [p for p in tiny_dataset.rglob(".*")]
-    shutil.copytree(tiny_dataset, tiny_dataset.parent / "copy_ok")  # copyable, plain files
+    # relocatable: a copy is still complete, and its manifest points into the copy
+    copy = Path(shutil.copytree(tiny_dataset, tmp_path / "moved"))
+    assert gen.is_complete(copy, tiny_config)
+    from gesture_utils.datasets import load_manifest
+
+    records = load_manifest(copy)
+    assert len(records) == tiny_config.clips_per_class * len(tiny_config.classes)
+    assert all(r.path.is_relative_to(copy.resolve()) and r.path.is_file() for r in records)
+    assert records[0].path.read_bytes() == (tiny_dataset / records[0].path.relative_to(
+        copy.resolve())).read_bytes()
 
 
 def test_standard_dataset_is_what_notebooks_share(tmp_path, monkeypatch):

@@ -106,3 +106,20 @@ def test_split_summary_counts():
     summary = split_summary(["x", "y", "x", "x"], ["train", "train", "val", "train"])
     assert summary == {"train": {"x": 2, "y": 1}, "val": {"x": 1, "y": 0},
                        "test": {"x": 0, "y": 0}}
+
+
+def test_default_fractions_are_the_generators():
+    """One source for split defaults: GenerateConfig (not literals scattered per module)."""
+    import inspect
+
+    from gesture_utils import datasets
+    from gesture_utils.config import GenerateConfig
+
+    cfg = GenerateConfig()
+    labels, groups = dataset(per_class=40)
+    assert assign_splits(labels, groups) == assign_splits(
+        labels, groups, cfg.val_fraction, cfg.test_fraction, seed=0)
+    for fn in (assign_splits, datasets.discover_clips, datasets.load_manifest):
+        params = inspect.signature(fn).parameters
+        assert params["val_fraction"].default == cfg.val_fraction, fn.__name__
+        assert params["test_fraction"].default == cfg.test_fraction, fn.__name__

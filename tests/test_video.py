@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -56,7 +62,7 @@ def test_write_read_roundtrip_keeps_count_order_and_rgb(tmp_path):
     assert np.abs(back.astype(int) - frames.astype(int)).mean() < 8
 
 
-def test_write_video_is_atomic_and_validates(tmp_path):
+def test_write_video_validates_and_leaves_no_temp(tmp_path):
     write_video(tmp_path / "a.avi", moving_square(6), fps=10)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.avi"]  # no temp left behind
     with pytest.raises(GestureError, match="suffix"):
@@ -66,6 +72,64 @@ def test_write_video_is_atomic_and_validates(tmp_path):
     with pytest.raises(GestureError, match=r"\(N, H, W, 3\)"):
         write_video(tmp_path / "d.mp4", moving_square(6)[..., 0], fps=10)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.avi"]
+
+
+class _Cv2Proxy:
+    """Stands in for the ``cv2`` module inside ``gesture_utils.video``: every attribute is
+    the real one unless set on the proxy (so a test can break one function there only)."""
+
+    def __init__(self, **overrides):
+        self.__dict__.update(overrides)
+
+    def __getattr__(self, name):
+        return getattr(cv2, name)
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
+def test_write_video_failing_mid_clip_leaves_no_file(tmp_path, monkeypatch, exc):
+    """The encoder has already written frames to the temp file when frame 3 fails: neither
+    the clip nor the temp file may remain (also for Ctrl-C)."""
+    calls = []
+    temp_sizes = []
+
+    def cvt(frame, code):
+        calls.append(code)
+        if len(calls) == 3:
+            temp_sizes.extend(p.stat().st_size for p in tmp_path.iterdir())
+            raise exc("disk on fire")
+        return cv2.cvtColor(frame, code)
+
+    monkeypatch.setattr(video, "cv2", _Cv2Proxy(cvtColor=cvt))
+    with pytest.raises(exc):
+        write_video(tmp_path / "a.mp4", moving_square(12), fps=12)
+    assert len(temp_sizes) == 1  # the temp file existed when it failed ...
+    assert _leftovers(tmp_path) == []  # ... and is gone, and no a.mp4 either
+
+
+def test_write_video_that_writes_nothing_raises(tmp_path, monkeypatch):
+    """An OpenCV build without the codec may open a writer, accept frames, write 0 bytes."""
+
+    class SilentWriter:
+        def __init__(self, filename, *args):
+            open(filename, "wb").close()
+
+        def isOpened(self):  # noqa: N802 (OpenCV's name)
+            return True
+
+        def write(self, frame):
+            pass
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(video, "cv2", _Cv2Proxy(VideoWriter=SilentWriter))
+    with pytest.raises(GestureError, match=r"a\.mp4: the video encoder \(mp4v\) wrote nothing"):
+        write_video(tmp_path / "a.mp4", moving_square(4), fps=12)
+    assert _leftovers(tmp_path) == []
 
 
 def test_frame_count_metadata_is_not_trusted(square_mp4, monkeypatch):
@@ -151,6 +215,60 @@ def test_frame_folder_natural_order_gray_and_bgra(tmp_path):
     np.testing.assert_array_equal(back, frames)  # png is lossless; gray of b/w is exact
 
 
+def test_gray_video_reads_as_rgb(tmp_path):
+    """A single-channel (gray) MJPG video: (T, H, W, 3) with three equal channels."""
+    path = tmp_path / "gray.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (40, 30),
+                             isColor=False)
+    assert writer.isOpened()
+    levels = [20, 60, 100, 140, 180, 220]
+    for v in levels:
+        writer.write(np.full((30, 40), v, np.uint8))
+    writer.release()
+    back = read_frames(path)
+    assert back.shape == (6, 30, 40, 3) and back.dtype == np.uint8
+    assert np.abs(back.astype(int) - back[..., :1]).max() <= 2  # R = G = B (up to JPEG)
+    np.testing.assert_allclose(back.mean(axis=(1, 2, 3)), levels, atol=3)
+    assert read_clip(path, 4, 16).shape == (4, 16, 16, 3)
+
+
+def test_uninterpretable_frame_error_names_the_file(tmp_path, monkeypatch):
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "00001.png"), np.zeros((8, 8, 3), np.uint8))
+    monkeypatch.setattr(video, "cv2", _Cv2Proxy(imread=lambda *a: np.zeros((8, 8, 2), np.uint8)))
+    with pytest.raises(GestureError, match=r"00001\.png: cannot interpret an image of shape"):
+        read_frames(folder)
+
+
+def test_still_image_renamed_mp4_warns_that_it_is_short(tmp_path):
+    path = tmp_path / "photo.mp4"
+    ok, jpg = cv2.imencode(".jpg", np.full((32, 32, 3), 128, np.uint8))
+    path.write_bytes(jpg.tobytes())
+    assert len(read_frames(path)) == 1
+    with pytest.warns(UserWarning, match=r"photo\.mp4: only 1 frame\(s\), fewer than the 8"):
+        clip = read_clip(path, 8, 16)
+    assert clip.shape == (8, 16, 16, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a clip long enough is read silently
+        read_clip(write_video(tmp_path / "ok.mp4", moving_square(8), 8), 8, 16)
+
+
+def test_ffmpeg_noise_is_silenced_on_bad_files(tmp_path):
+    """A broken file gives our one-line error and nothing else on stderr (FFmpeg would
+    print e.g. "moov atom not found")."""
+    bad = tmp_path / "text.mp4"
+    bad.write_bytes(b"hello, I am a text file")
+    code = ("import sys\nfrom gesture_utils.video import read_frames\n"
+            "try:\n    read_frames(sys.argv[1])\nexcept Exception as e:\n"
+            "    print(type(e).__name__)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    out = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, env=env,
+                         timeout=60, cwd=Path(video.__file__).resolve().parents[1])
+    assert out.stdout.strip() == "GestureError"
+    assert out.stderr == "", out.stderr
+
+
 def test_to_rgb_conversions():
     bgr = np.zeros((2, 3, 3), np.uint8)
     bgr[..., 0] = 200  # blue in OpenCV order
@@ -190,7 +308,8 @@ def test_odd_sizes_read_to_model_size(tmp_path):
     for i, f in enumerate(frames):
         cv2.imwrite(str(folder / f"{i:05d}.png"), f)
     assert read_frames(folder).shape == (10, 27, 45, 3)
-    assert read_clip(folder, 16, 20).shape == (16, 20, 20, 3)
+    with pytest.warns(UserWarning, match="only 10 frame"):  # 10 frames padded to 16
+        assert read_clip(folder, 16, 20).shape == (16, 20, 20, 3)
 
 
 # ---------------------------------------------------------------- bad input -> one clear error
