@@ -116,6 +116,13 @@ class TrainConfig:
     patience: int = 0  #: early stopping: epochs without a better val score (0 = off)
     freeze_backbone: bool = False  #: train the temporal head on cached frame embeddings
     augment: bool = True  #: direction-aware flips + crop + colour jitter on train clips
+    #: play a training clip backwards with this probability, swapping its label
+    #: (swipe_left <-> swipe_right, swipe_up <-> swipe_down; stop / no_gesture unchanged;
+    #: classes with no known reverse are never reversed). Only with ``augment``.
+    time_reverse_p: float = 0.5
+    #: random RGB channel order and colour inversion per training clip (hand and
+    #: background colours are nuisances, the motion is the signal). Only with ``augment``.
+    color_aug: bool = True
     seed: int = 0
     device: str | None = None  #: None = best available (cuda, mps, cpu)
     amp: bool = True  #: mixed precision on CUDA (bf16 when supported, else fp16 + scaler)
@@ -156,6 +163,8 @@ class ExportConfig:
     calibration_clips: int = 32  #: training clips that calibrate static INT8 activation ranges
     int8_ops: tuple[str, ...] = ("MatMul", "Gemm", "Conv")  #: op types INT8 quantisation touches
     latency_runs: int = 30  #: timed batch-1 runs per model when comparing fp32 and INT8
+    int8_max_accuracy_drop: float = 0.01  #: INT8 is accepted if it loses at most this accuracy
+    int8_min_speedup: float = 1.1  #: ... and is at least this much faster than fp32
     threads: int | None = None  #: ONNX Runtime intra-op threads (None = all cores)
     seed: int = 0  #: picks the calibration clips
 
