@@ -17,6 +17,7 @@ from gesture_utils.errors import GestureError
 #: subcommand -> (module, one-line help). Add a line here when a stage adds a command.
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("gesture_utils.generation", "render a synthetic gesture dataset"),
+    "train": ("gesture_utils.training", "train a gesture model (ViT per frame + temporal head)"),
     "evaluate": ("gesture_utils.evaluation", "metrics and confusion matrices on the test split"),
     "benchmark": ("gesture_utils.benchmark", "latency of PyTorch vs ONNX fp32 vs INT8"),
     "export": ("gesture_utils.export", "export a checkpoint to ONNX (clip + streaming, INT8)"),

@@ -90,9 +90,11 @@ class ModelConfig:
     temporal_mlp_ratio: float = 2.0
     causal: bool = False  #: each time step attends only to the past (streaming-friendly)
     pool: str = "cls"  #: "cls" (token appended after the frames) | "last" | "mean"
-    #: feed the temporal blocks what *changes*: each frame's embedding minus the clip's
-    #: average (LayerNorm-ed), plus a projection of the average (what stays the same)
-    temporal_delta: bool = True
+    #: add to each frame's token the difference with the previous frame's embedding
+    #: (what moved, and which way), so the order is in the input, not only in positions
+    motion_tokens: bool = True
+    temporal_delta: bool = False
+    pos_std: float = 0.02
     dropout: float = 0.1  #: in the temporal head
     drop_path: float = 0.0  #: stochastic depth in the backbone
 
@@ -178,6 +180,10 @@ class BenchmarkConfig:
     batch_sizes: tuple[int, ...] = (1, 2, 4, 8)  #: throughput-vs-batch sweep
     threads: int | None = None  #: intra-op threads for torch and ORT; None = all cores
     peak_matmul_size: int = 1024  #: n of the n×n fp32 matmul that measures the FLOP/s bound
+    #: let ONNX Runtime's idle threads spin-wait for work between calls. Off by default:
+    #: spinning threads keep the cores busy after each call and slow down whichever
+    #: backend runs next in an interleaved benchmark
+    ort_spinning: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,210 @@
+"""Does the default CPU recipe learn, and how fast?  (issue 4, notebook 03)
+
+Trains on the default synthetic dataset (``GenerateConfig()``, generated into
+``data/synthetic`` if missing) and prints one table:
+
+1. **default recipe** (``ModelConfig()`` + ``TrainConfig()``): test accuracy after every
+   epoch (scored outside the timed training), the first epoch and the training seconds
+   at which it reaches the target (99%), the final test accuracy and per-class recall;
+2. **mean-pooling baseline**, trained the same way: accuracy on the swipe_left /
+   swipe_right pair (0.5 = chance) next to the transformer's;
+3. **label leak**: the same recipe on clips carrying the article's text overlay, scored
+   on overlaid validation/test clips and on the clean test clips of (1);
+4. **generalisation**: the model of (1) on every clip of a dataset generated with
+   another seed, frame size, frame rate and duration (never used for any decision).
+
+Timings are wall-clock on whatever else the machine is doing; the script prints the
+load average next to them.  Results also go to ``artifacts/bench_training.json``.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_training.py            # everything (~15 min on 2 cores)
+    .venv/bin/python benchmarks/bench_training.py --only main --epochs 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gesture_utils.config import GenerateConfig, ModelConfig, TrainConfig, to_dict  # noqa: E402
+from gesture_utils.datasets import ClipCache, build_datasets, read_labels  # noqa: E402
+from gesture_utils.generation import generate_dataset  # noqa: E402
+from gesture_utils.models import build_model  # noqa: E402
+from gesture_utils.paths import artifacts_dir, data_dir  # noqa: E402
+from gesture_utils.training import (  # noqa: E402
+    evaluate,
+    pair_accuracy,
+    per_class_accuracy,
+    train,
+)
+
+TARGET = 0.99
+#: the generalisation set: everything that can differ from the training data does
+SHIFTED = dict(seed=2024, size=96, fps=15, seconds=2.5)
+
+
+def _load() -> str:
+    try:
+        return " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:  # pragma: no cover
+        return "n/a"
+
+
+def _test_set(root: Path, model_cfg: ModelConfig, cache: ClipCache):
+    labels = read_labels(root)
+    clip = build_model(model_cfg, len(labels)).clip
+    sets = build_datasets(root, clip=clip, augment=False, cache=cache)
+    for ds in sets.values():
+        ds.preload()
+    return sets
+
+
+def run_recipe(name: str, root: Path, model_cfg: ModelConfig, train_cfg: TrainConfig,
+               cache: ClipCache, out: Path | None, track_test: bool = True,
+               quiet: bool = True) -> dict:
+    """Train once; returns metrics incl. the per-epoch test curve and time-to-target."""
+    sets = _test_set(root, model_cfg, cache) if track_test else None
+    curve: list[dict] = []
+    elapsed = [0.0]
+
+    def on_epoch_end(record: dict, model) -> None:
+        elapsed[0] += record["seconds"]
+        row = {"epoch": record["epoch"], "train_seconds": elapsed[0], "val_acc": record["val_acc"],
+               "train_acc": record["train_acc"]}
+        if sets is not None:
+            row["test_acc"] = evaluate(model, sets["test"], train_cfg.device or "cpu")["acc"]
+        curve.append(row)
+        if not quiet:
+            print(f"  [{name}] epoch {row['epoch']:>3d} · {row['train_seconds']:6.1f} s · "
+                  f"train {row['train_acc']:.3f} · val {row['val_acc']:.3f}"
+                  + (f" · test {row['test_acc']:.3f}" if "test_acc" in row else ""), flush=True)
+
+    t0 = time.perf_counter()
+    result = train(root, out=out, model_cfg=model_cfg, train_cfg=train_cfg, quiet=True,
+                   cache=cache, on_epoch_end=on_epoch_end)
+    wall = time.perf_counter() - t0
+    labels = result.model.labels
+    test_sets = sets or _test_set(root, model_cfg, cache)
+    test = evaluate(result.model, test_sets["test"], train_cfg.device or "cpu")
+    hit = next((r for r in curve if r.get("test_acc", 0) >= TARGET), None)
+    return {
+        "name": name, "model": result.model, "wall_seconds": wall,
+        "train_seconds": result.metrics["train_seconds"], "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch, "val_acc": result.metrics["val_acc"],
+        "test_acc": test["acc"], "per_class": per_class_accuracy(test["y_true"], test["y_pred"], labels),
+        "lr_pair_acc": pair_accuracy(test["y_true"], test["y_pred"], labels),
+        "ud_pair_acc": pair_accuracy(test["y_true"], test["y_pred"], labels, ("swipe_up", "swipe_down")),
+        "epoch_to_target": hit["epoch"] if hit else None,
+        "seconds_to_target": hit["train_seconds"] if hit else None,
+        "curve": curve, "history": result.history,
+    }
+
+
+def score_on(model, root: Path, cache: ClipCache, splits=("train", "val", "test")) -> dict:
+    """Accuracy of ``model`` on the given splits of the dataset at ``root`` (pooled)."""
+    sets = build_datasets(root, clip=model.clip, augment=False, cache=cache)
+    ys, ps = [], []
+    for split in splits:
+        if len(sets[split]):
+            r = evaluate(model, sets[split])
+            ys.append(r["y_true"])
+            ps.append(r["y_pred"])
+    y, p = np.concatenate(ys), np.concatenate(ps)
+    return {"acc": float((y == p).mean()), "n": int(len(y)),
+            "per_class": per_class_accuracy(y, p, model.labels),
+            "lr_pair_acc": pair_accuracy(y, p, model.labels)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("main", "mean", "leak", "shift"), action="append",
+                        help="run only these parts (repeatable; default: all)")
+    parser.add_argument("--epochs", type=int, default=None, help="override TrainConfig.epochs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(artifacts_dir(quick=False) / "bench_training.json"))
+    parser.add_argument("--verbose", action="store_true", help="print every epoch")
+    args = parser.parse_args(argv)
+    parts = set(args.only or ("main", "mean", "leak", "shift"))
+
+    recipe = TrainConfig(seed=args.seed, device="cpu")
+    if args.epochs:
+        recipe = replace(recipe, epochs=args.epochs)
+    model_cfg = ModelConfig()
+    quiet = not args.verbose
+    print(f"bench_training · {time.strftime('%Y-%m-%d %H:%M')} · {platform.processor() or platform.machine()}"
+          f" · torch {torch.__version__} · {torch.get_num_threads()} threads · load {_load()}")
+    print(f"model {to_dict(model_cfg)}\nrecipe {to_dict(recipe)}")
+
+    t = time.perf_counter()
+    gen = GenerateConfig()
+    root = generate_dataset(data_dir() / "synthetic", gen, progress=False)
+    print(f"data: {root} ({time.perf_counter() - t:.0f} s to load-or-generate)")
+    cache = ClipCache()
+    res: dict[str, dict] = {}
+    if "main" in parts or "shift" in parts:
+        res["main"] = run_recipe("transformer", root, model_cfg, recipe, cache,
+                                 artifacts_dir(quick=False) / "bench_vit_temporal.pt", quiet=quiet)
+    if "mean" in parts:
+        res["mean"] = run_recipe("mean", root, replace(model_cfg, head="mean"), recipe, cache,
+                                 None, quiet=quiet)
+    leak = None
+    if "leak" in parts:
+        leak_root = generate_dataset(data_dir() / "synthetic_overlay", replace(gen, text_overlay=True),
+                                     progress=False)
+        res["leak"] = run_recipe("overlay", leak_root, model_cfg, recipe, cache, None,
+                                 track_test=False, quiet=quiet)
+        m = res["leak"]["model"]
+        leak = {"overlay_val": score_on(m, leak_root, cache, ("val",))["acc"],
+                "overlay_test": score_on(m, leak_root, cache, ("test",))["acc"],
+                "clean_test": score_on(m, root, cache, ("test",))["acc"]}
+    shift = None
+    if "shift" in parts:
+        shift_root = generate_dataset(
+            data_dir() / "synthetic_shifted", replace(gen, **SHIFTED), progress=False)
+        shift = score_on(res["main"]["model"], shift_root, cache)
+
+    # ------------------------------------------------------------------ report
+    print(f"\nload after: {_load()}")
+    print(f"{'run':<12} {'epochs':>6} {'train s':>8} {'val':>6} {'test':>6} {'L/R pair':>9} "
+          f"{'U/D pair':>9} {'→99% epoch':>11} {'→99% s':>7}")
+    for r in res.values():
+        to_s = f"{r['seconds_to_target']:.1f}" if r["seconds_to_target"] else "-"
+        print(f"{r['name']:<12} {r['epochs_run']:>6d} {r['train_seconds']:>8.1f} {r['val_acc']:>6.3f} "
+              f"{r['test_acc']:>6.3f} {r['lr_pair_acc']:>9.3f} "
+              f"{r['ud_pair_acc']:>9.3f} {str(r['epoch_to_target']):>11} {to_s:>7}")
+    for key in ("main", "mean"):
+        if key in res:
+            pc = " ".join(f"{k}={v:.2f}" for k, v in res[key]["per_class"].items())
+            print(f"per-class test recall ({res[key]['name']}): {pc}")
+    if leak:
+        print(f"label leak (trained on overlaid clips): overlay val {leak['overlay_val']:.3f} · "
+              f"overlay test {leak['overlay_test']:.3f} · clean test {leak['clean_test']:.3f}")
+    if shift:
+        pc = " ".join(f"{k}={v:.2f}" for k, v in shift["per_class"].items())
+        print(f"generalisation ({SHIFTED}, {shift['n']} clips): acc {shift['acc']:.3f} · {pc}")
+
+    out = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "threads": torch.get_num_threads(),
+           "load_after": _load(), "model": to_dict(model_cfg), "recipe": to_dict(recipe),
+           "runs": {k: {kk: vv for kk, vv in r.items() if kk not in ("model",)} for k, r in res.items()},
+           "leak": leak, "generalisation": shift, "shifted_config": SHIFTED}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1, default=float) + "\n")
+    print(f"saved {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

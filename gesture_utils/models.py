@@ -1,0 +1,786 @@
+"""The gesture model: a timm ViT encodes every frame, a temporal head reads the sequence
+(notebook 03).
+
+Shapes, for a batch of ``B`` clips of ``T`` frames ``C x H x W``::
+
+    clip   (B, T, C, H, W) --flatten--> (B*T, C, H, W)
+           --backbone (timm ViT, num_classes=0)--> (B*T, D)  CLS token after the final norm
+           --unflatten--> (B, T, D)                          = encode_frames(clip)
+    head   "mean":        mean over T -> (B, D) -> Linear -> (B, K)   order-blind baseline
+           "transformer": + learned temporal positions (1, T, D), a CLS token appended
+                          after the frames (B, T+1, D), timm Blocks (optionally causal),
+                          LayerNorm, pool -> (B, D) -> Linear -> (B, K)
+                                                             = classify_embeddings(emb)
+
+``forward`` is ``classify_embeddings(encode_frames(x))``.  The two halves are separate
+entry points so a stream can encode each new frame once and keep the last ``T``
+embeddings (export and real-time notebooks); neither has Python control flow on tensor
+values, so both export to ONNX.
+
+Backbones (:func:`build_backbone`):
+
+* any timm model by name, with ``pretrained=True`` when its weights can be loaded (Colab);
+  offline, a :class:`PretrainedFallbackWarning` says so and the backbone starts from
+  random weights;
+* a local weights file (``ModelConfig.weights``: ``.pth``/``.pt``/``.safetensors`` or one
+  of our checkpoints), or timm's own ``pretrained_cfg_overlay=dict(file=...)``;
+* small from-scratch ViTs registered with timm under ``vit_gesture_*`` names
+  (:data:`GESTURE_VITS`) that train in minutes on a CPU.
+
+Normalisation and input size come from the backbone's pretrained config
+(``timm.data.resolve_data_config``) and are recorded in every checkpoint
+(:func:`save_checkpoint` / :func:`load_checkpoint`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import sys
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import timm
+import torch
+from timm.data import resolve_data_config
+from timm.layers import PatchEmbed, trunc_normal_
+from timm.models import build_model_with_cfg, register_model
+from timm.models.vision_transformer import Block, VisionTransformer, checkpoint_filter_fn
+from torch import Tensor, nn
+
+from gesture_utils.config import ClipConfig, ModelConfig, from_dict, to_dict
+from gesture_utils.errors import GestureError, input_error
+
+HEADS: tuple[str, ...] = ("mean", "transformer")
+POOLS: tuple[str, ...] = ("cls", "last", "mean")
+FRAME_POOLS: tuple[str, ...] = ("cls", "tokens", "spatial")
+#: ``format`` entry of every checkpoint this module writes.
+CHECKPOINT_FORMAT = "gesture-vit-temporal"
+CHECKPOINT_VERSION = 1
+#: ModelConfig fields that only say how the backbone was *initialised*; a checkpoint made
+#: from a pretrained backbone loads into a model built without those weights.
+INIT_ONLY_FIELDS: frozenset[str] = frozenset({"pretrained", "weights", "drop_path"})
+
+
+class PretrainedFallbackWarning(UserWarning):
+    """Pretrained weights were asked for but could not be loaded: training from scratch."""
+
+
+# --------------------------------------------------------------------------- small ViTs
+
+#: The series' from-scratch ViT configurations (timm ``VisionTransformer`` arguments).
+#: ``vit_gesture_tiny`` is the CPU default: 64 px frames, 8 px patches -> 64 tokens + CLS.
+GESTURE_VITS: dict[str, dict[str, Any]] = {
+    "vit_gesture_tiny": dict(img_size=64, patch_size=8, embed_dim=128, depth=3, num_heads=4,
+                             mlp_ratio=2.0),
+    "vit_gesture_small": dict(img_size=96, patch_size=8, embed_dim=192, depth=4, num_heads=3,
+                              mlp_ratio=3.0),
+}
+
+
+class ConvStemPatchEmbed(PatchEmbed):
+    """timm ``PatchEmbed`` whose single ``patch x patch`` convolution is replaced by a
+    stack of 3x3 stride-2 convolutions (BatchNorm + ReLU), then a 1x1 projection.
+
+    ``log2(patch_size)`` convolutions reach the same ``(H/p) x (W/p)`` token grid;
+    their local, overlapping filters give a ViT trained from scratch on little data the
+    locality bias it otherwise has to learn (Xiao et al., 2021, "Early convolutions help
+    transformers see better").  Everything after the stem is the plain timm ViT.
+    """
+
+    def __init__(self, img_size: Any = 224, patch_size: Any = 16, in_chans: int = 3,
+                 embed_dim: int = 768, bias: bool = True, stem_width: int = 16,
+                 **kwargs: Any) -> None:
+        super().__init__(img_size=img_size, patch_size=patch_size, in_chans=in_chans,
+                         embed_dim=embed_dim, bias=bias, **kwargs)
+        p = self.patch_size[0]
+        n = int(round(math.log2(p)))
+        if 2 ** n != p or self.patch_size[0] != self.patch_size[1]:
+            raise GestureError(f"a conv stem needs a square power-of-two patch size, got {patch_size}")
+        layers: list[nn.Module] = []
+        c = in_chans
+        for i in range(n):
+            w = min(embed_dim, stem_width * 2 ** i)
+            layers += [nn.Conv2d(c, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w),
+                       nn.ReLU(inplace=True)]
+            c = w
+        layers.append(nn.Conv2d(c, embed_dim, 1, bias=bias))
+        self.proj = nn.Sequential(*layers)
+
+
+def _gesture_cfg(img_size: int) -> dict[str, Any]:
+    return dict(url="", num_classes=1000, input_size=(3, img_size, img_size), pool_size=None,
+                crop_pct=1.0, interpolation="bilinear", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+                first_conv="patch_embed.proj", classifier="head")
+
+
+#: timm looks up the pretrained config of a registered model in its module's
+#: ``default_cfgs``; ours say "no weights, 0.5/0.5 normalisation, this input size".
+default_cfgs: dict[str, dict[str, Any]] = {
+    name: _gesture_cfg(kw["img_size"]) for name, kw in GESTURE_VITS.items()
+}
+
+
+def _create_gesture_vit(name: str, pretrained: bool = False, **kwargs: Any) -> VisionTransformer:
+    args = {**GESTURE_VITS[name], **kwargs}
+    if args.pop("conv_stem", False):
+        args["embed_layer"] = partial(ConvStemPatchEmbed, stem_width=args.pop("stem_width", 16))
+    return build_model_with_cfg(VisionTransformer, name, pretrained,
+                                pretrained_filter_fn=checkpoint_filter_fn, **args)
+
+
+@register_model
+def vit_gesture_tiny(pretrained: bool = False, **kwargs: Any) -> VisionTransformer:
+    """ViT 64 px / patch 8, width 128, depth 3, 4 heads (~0.4 M parameters), from scratch."""
+    return _create_gesture_vit("vit_gesture_tiny", pretrained, **kwargs)
+
+
+@register_model
+def vit_gesture_small(pretrained: bool = False, **kwargs: Any) -> VisionTransformer:
+    """ViT 96 px / patch 8, width 192, depth 4, 3 heads (~1.8 M parameters), from scratch."""
+    return _create_gesture_vit("vit_gesture_small", pretrained, **kwargs)
+
+
+# --------------------------------------------------------------------------- backbones
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """True when the Hugging Face hub (timm's weight store) answers a TCP connect.
+
+    Checked before downloading so an offline machine falls back in milliseconds instead
+    of retrying for a minute.  ``HF_HUB_OFFLINE=1`` counts as unreachable.
+    """
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # pragma: no cover - timm depends on huggingface_hub
+        return False
+    if constants.is_offline_mode():
+        return False
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _create_timm(name: str, **kwargs: Any) -> nn.Module:
+    try:
+        return timm.create_model(name, **kwargs)
+    except RuntimeError as e:
+        if "Unknown model" in str(e):
+            similar = timm.list_models(f"*{name.split('_')[0]}*")[:5]
+            raise GestureError(f"unknown backbone {name!r} (timm {timm.__version__}); "
+                               f"e.g. {similar or list(GESTURE_VITS)}") from None
+        raise
+
+
+def _load_pretrained_or_fallback(name: str, kwargs: dict[str, Any]) -> tuple[nn.Module, str]:
+    """timm's pretrained weights when loadable (also from the local cache when offline),
+    else a random init with a :class:`PretrainedFallbackWarning`."""
+    online = hub_reachable()
+    reason = ""
+    try:
+        if online:
+            return _create_timm(name, pretrained=True, **kwargs), "pretrained"
+        from huggingface_hub import constants
+
+        saved = constants.HF_HUB_OFFLINE
+        constants.HF_HUB_OFFLINE = True  # cached weights still load; no minute of retries
+        try:
+            return _create_timm(name, pretrained=True, **kwargs), "pretrained (cache)"
+        finally:
+            constants.HF_HUB_OFFLINE = saved
+    except GestureError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any download/cache failure means "no weights"
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}" if str(e) else type(e).__name__
+    where = "the weight hub is unreachable (offline?)" if not online else "loading failed"
+    warnings.warn(
+        f"pretrained weights for backbone {name!r} could not be loaded ({where}; {reason}). "
+        "The backbone starts from RANDOM weights and is trained from scratch. For pretrained "
+        "weights run with internet access (e.g. Colab) or pass a local file via "
+        "ModelConfig(weights='path/to/weights.safetensors').",
+        PretrainedFallbackWarning, stacklevel=3)
+    return _create_timm(name, pretrained=False, **kwargs), "scratch (pretrained unavailable)"
+
+
+def _read_state_dict(path: Path) -> dict[str, Tensor]:
+    """A flat ``{name: tensor}`` from a weights file (safetensors, torch, our checkpoint)."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state: Any = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - corrupt/unsupported files all mean "unreadable"
+        raise input_error(path, f"cannot read weights ({type(e).__name__}: {e})",
+                          "pass a .pth/.pt/.safetensors state dict saved with torch.save or "
+                          "save_backbone_weights") from None
+    if isinstance(state, Mapping) and state.get("format") == CHECKPOINT_FORMAT:
+        state = {k[len("backbone."):]: v for k, v in state["model_state"].items()
+                 if k.startswith("backbone.")}
+    elif isinstance(state, Mapping):
+        for key in ("state_dict_ema", "model_ema", "state_dict", "model"):
+            if isinstance(state.get(key), Mapping):
+                state = state[key]
+                break
+    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise input_error(path, "holds no state dict of tensors",
+                          "save the backbone with save_backbone_weights(model, path)")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def load_backbone_weights(backbone: nn.Module, path: str | os.PathLike[str]) -> None:
+    """Load a local weights file into ``backbone`` (in place), adapting like timm does.
+
+    The model's own checkpoint filter (e.g. ViT position-embedding resizing) is applied,
+    classifier weights are dropped (the backbone has ``num_classes=0``).  Raises
+    :class:`GestureError` when the file is unreadable or does not fit the architecture.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise input_error(path, "backbone weights file not found",
+                          "check ModelConfig.weights / --weights")
+    state = _read_state_dict(path)
+    filt = getattr(sys.modules.get(type(backbone).__module__), "checkpoint_filter_fn", None)
+    if filt is not None:
+        try:
+            state = filt(state, backbone)
+        except Exception as e:  # noqa: BLE001
+            raise input_error(path, f"weights do not fit {type(backbone).__name__} "
+                                    f"({type(e).__name__}: {e})", "use weights of the same backbone") from None
+    classifier = (getattr(backbone, "pretrained_cfg", None) or {}).get("classifier") or "head"
+    classifiers = (classifier,) if isinstance(classifier, str) else tuple(classifier)
+    state = {k: v for k, v in state.items() if not any(k.startswith(c + ".") for c in classifiers)}
+    try:
+        result = backbone.load_state_dict(state, strict=False)
+    except RuntimeError as e:
+        first = str(e).split("\n\t")[1] if "\n\t" in str(e) else str(e)
+        raise input_error(path, f"weights do not fit this backbone ({first.strip()[:200]})",
+                          "use weights saved from the same architecture") from None
+    if result.missing_keys:
+        n_all = len(backbone.state_dict())
+        raise input_error(path, f"holds no weights for {len(result.missing_keys)} of {n_all} "
+                                f"backbone tensors (e.g. {result.missing_keys[0]})",
+                          "use weights saved from the same architecture")
+    if result.unexpected_keys:
+        warnings.warn(f"{path}: ignored {len(result.unexpected_keys)} tensors the backbone does "
+                      f"not have (e.g. {result.unexpected_keys[0]})", stacklevel=2)
+
+
+def build_backbone(name: str, pretrained: bool = False, weights: str | os.PathLike[str] | None = None,
+                   image_size: int | None = None, drop_path: float = 0.0,
+                   **timm_kwargs: Any) -> nn.Module:
+    """A timm backbone returning one embedding per image: ``(N, C, H, W) -> (N, D)``.
+
+    ``num_classes=0`` removes the classifier; for a ViT the embedding is the CLS token
+    after the final norm.  Initialisation, recorded in ``backbone.init_source``:
+    ``weights`` (local file) > ``pretrained`` (timm download/cache, else a warned random
+    init) > random.  ``timm_kwargs`` go to ``timm.create_model`` (e.g.
+    ``pretrained_cfg_overlay=dict(file=...)`` with ``pretrained=True``).
+    """
+    kwargs: dict[str, Any] = dict(num_classes=0, **timm_kwargs)
+    if image_size is not None:
+        kwargs["img_size"] = int(image_size)
+    if drop_path:
+        kwargs["drop_path_rate"] = float(drop_path)
+    overlay = kwargs.get("pretrained_cfg_overlay") or {}
+    if weights is not None:
+        backbone = _create_timm(name, pretrained=False, **kwargs)
+        load_backbone_weights(backbone, weights)
+        source = f"file:{Path(weights).name}"
+    elif pretrained and (overlay.get("file") or overlay.get("state_dict") is not None):
+        file = overlay.get("file")
+        if file is not None and not Path(file).is_file():
+            raise input_error(file, "pretrained_cfg_overlay file not found", "check the path")
+        backbone = _create_timm(name, pretrained=True, **kwargs)
+        source = f"file:{Path(file).name}" if file else "state_dict"
+    elif pretrained and name in GESTURE_VITS:
+        warnings.warn(f"{name!r} is a from-scratch config of this series and has no pretrained "
+                      "weights; the backbone starts from RANDOM weights.",
+                      PretrainedFallbackWarning, stacklevel=2)
+        backbone = _create_timm(name, pretrained=False, **kwargs)
+        source = "scratch (no pretrained weights exist)"
+    elif pretrained:
+        backbone, source = _load_pretrained_or_fallback(name, kwargs)
+    else:
+        backbone = _create_timm(name, pretrained=False, **kwargs)
+        source = "scratch"
+    backbone.init_source = source
+    return backbone
+
+
+def save_backbone_weights(model: nn.Module, path: str | os.PathLike[str]) -> Path:
+    """Save the backbone of a :class:`ViTTemporal` (or a bare timm model) as a state
+    dict file, atomically; ``ModelConfig(weights=path)`` loads it."""
+    backbone = model.backbone if isinstance(model, ViTTemporal) else model
+    state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        return _atomic_write(path, lambda tmp: save_file(state, str(tmp)))
+    return _atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+# --------------------------------------------------------------------------- heads
+
+
+def _init_linear(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+class MeanPoolHead(nn.Module):
+    """The article's head: average the T frame embeddings, then a linear classifier.
+
+    ``(B, T, D) -> (B, K)``.  The average is the same for any order of the frames, so
+    this head cannot tell a clip from the same clip played backwards.
+    """
+
+    def __init__(self, dim: int, num_classes: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(dim, num_classes)
+        self.apply(_init_linear)
+
+    def forward(self, emb: Tensor) -> Tensor:
+        return self.fc(self.drop(emb.mean(dim=1)))
+
+
+class TemporalTransformerHead(nn.Module):
+    """Order-aware head: frame + motion tokens, learned temporal positions, timm
+    ``Block``s, pooling and a linear classifier.
+
+    ``(B, T, D_in) -> (B, K)`` for any ``T <= num_frames``.  Token ``t`` is
+    ``proj(e_t) + motion(g * (e_t - e_{t-1})) + pos_t`` (``motion=True``; the first
+    frame's difference is 0): the difference with the previous frame says *what moved
+    which way*, so the order of the frames is in the input itself instead of having to
+    be discovered through the position embeddings (reversing a clip negates it).  A
+    learned CLS token is appended *after* the frames (so even a causal mask lets it see
+    every frame), then ``depth`` timm Blocks (``causal``: step t attends to steps <= t
+    only), LayerNorm, pooling (``cls``: the CLS output; ``last``: the last frame's
+    output; ``mean``: the average of the frame outputs) and the classifier.  Built from
+    timm's ``Block``/``Attention`` so :func:`gesture_utils.attention.capture_attention`
+    can record its attention maps.
+    """
+
+    def __init__(self, in_dim: int, num_classes: int, num_frames: int, dim: int | None = None,
+                 depth: int = 2, num_heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.1,
+                 causal: bool = False, pool: str = "cls", motion: bool = True,
+                 delta: bool = False, pos_std: float = 0.02) -> None:
+        super().__init__()
+        if pool not in POOLS:
+            raise GestureError(f"pool must be one of {POOLS}, got {pool!r}")
+        dim = int(dim or in_dim)
+        if dim % num_heads:
+            raise GestureError(f"temporal width {dim} is not divisible by {num_heads} heads")
+        self.num_frames = int(num_frames)
+        self.causal = bool(causal)
+        self.pool = pool
+        self.delta_norm = nn.LayerNorm(in_dim) if delta else None
+        self.context = nn.Linear(in_dim, dim) if delta else None
+        self.proj = nn.Linear(in_dim, dim) if (dim != in_dim or delta) else nn.Identity()
+        self.motion = nn.Linear(in_dim, dim) if motion else None
+        self.motion_gain = nn.Parameter(torch.tensor(4.0)) if motion else None
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_frames, dim))
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if pool == "cls" else None
+        self.pos_drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList([
+            Block(dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=True, proj_drop=dropout)
+            for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+        self.head_drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(dim, num_classes)
+        n = num_frames + (1 if pool == "cls" else 0)
+        self.register_buffer("causal_mask", torch.ones(n, n, dtype=torch.bool).tril(),
+                             persistent=False)
+        self.apply(_init_linear)
+        trunc_normal_(self.pos_embed, std=pos_std, a=-2 * pos_std, b=2 * pos_std)
+        if self.cls_token is not None:
+            trunc_normal_(self.cls_token, std=0.02)
+
+    def tokens(self, emb: Tensor) -> Tensor:
+        """``(B, T, D_in) -> (B, T, dim)``: frame (+ motion) tokens with positions."""
+        T = emb.shape[1]
+        if T > self.num_frames:
+            raise GestureError(f"clip has {T} frames but the temporal head knows "
+                               f"{self.num_frames} positions (ModelConfig.num_frames)")
+        if self.delta_norm is not None:
+            mean = emb.mean(dim=1, keepdim=True)
+            x = self.proj(self.delta_norm(emb - mean)) + self.context(mean) + self.pos_embed[:, :T]
+        else:
+            x = self.proj(emb) + self.pos_embed[:, :T]
+        if self.motion is not None:
+            prev = torch.cat([emb[:, :1], emb[:, :-1]], dim=1)
+            x = x + self.motion(self.motion_gain * (emb - prev))
+        return x
+
+    def encode(self, emb: Tensor) -> Tensor:
+        """``(B, T, D_in) -> (B, T', dim)`` normalised outputs (``T' = T + 1`` with a CLS)."""
+        x = self.tokens(emb)
+        if self.cls_token is not None:
+            x = torch.cat([x, self.cls_token.expand(x.shape[0], -1, -1)], dim=1)
+        x = self.pos_drop(x)
+        n = x.shape[1]
+        mask = self.causal_mask[:n, :n] if self.causal else None
+        for blk in self.blocks:
+            x = blk(x, attn_mask=mask)
+        return self.norm(x)
+
+    def forward(self, emb: Tensor) -> Tensor:
+        x = self.encode(emb)
+        pooled = x.mean(dim=1) if self.pool == "mean" else x[:, -1]
+        return self.fc(self.head_drop(pooled))
+
+
+# --------------------------------------------------------------------------- the model
+
+
+class FlattenTokens(nn.Module):
+    """Frame embedding from *all* patch tokens: ``(N, P, D) -> (N, D_out)``.
+
+    Flattens the ``P`` normed patch tokens in grid order and projects them linearly, so
+    *where* something is in the frame is kept by construction (token p always lands in
+    the same slot) instead of having to be learned by the CLS token's attention.
+    """
+
+    def __init__(self, num_tokens: int, dim: int, out_dim: int | None = None) -> None:
+        super().__init__()
+        out_dim = int(out_dim or dim)
+        self.num_tokens = int(num_tokens)
+        self.fc = nn.Linear(num_tokens * dim, out_dim)
+        self.norm = nn.LayerNorm(out_dim)
+        self.apply(_init_linear)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        return self.norm(self.fc(tokens.flatten(1)))
+
+
+class SpatialSoftArgmax(nn.Module):
+    """Frame embedding as *where* salient things are: ``(N, P, D) -> (N, D_out)``.
+
+    ``heads`` learned saliency scores per patch token, a softmax over the patch grid per
+    head, and the expected (x, y) grid coordinate under each softmax (a "spatial
+    soft-argmax", Levine et al., 2016), plus each head's log-sum-exp score ("how sure")
+    and the saliency-weighted token content.  Linear + LayerNorm make the embedding.
+    The temporal head then reads trajectories of coordinates, which is what a swipe is.
+    """
+
+    def __init__(self, grid: tuple[int, int], dim: int, out_dim: int | None = None,
+                 heads: int = 8) -> None:
+        super().__init__()
+        out_dim = int(out_dim or dim)
+        gh, gw = int(grid[0]), int(grid[1])
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, gh), torch.linspace(-1, 1, gw),
+                                indexing="ij")
+        self.register_buffer("coords", torch.stack([xs, ys], -1).reshape(gh * gw, 2),
+                             persistent=False)
+        self.heads = int(heads)
+        self.score = nn.Linear(dim, heads)
+        self.fc = nn.Linear(heads * 3 + dim, out_dim)
+        self.norm = nn.LayerNorm(out_dim)
+        self.apply(_init_linear)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        logits = self.score(tokens)  # (N, P, H)
+        attn = logits.softmax(dim=1)
+        xy = torch.einsum("nph,pc->nhc", attn, self.coords.to(attn.dtype))  # (N, H, 2)
+        conf = torch.logsumexp(logits, dim=1)  # (N, H)
+        content = torch.einsum("nph,npd->nd", attn, tokens) / self.heads  # (N, D)
+        feats = torch.cat([xy.flatten(1), conf, content], dim=1)
+        return self.norm(self.fc(feats))
+
+
+class ViTTemporal(nn.Module):
+    """A timm backbone per frame + a temporal head: ``(B, T, C, H, W) -> (B, K)`` logits.
+
+    Attributes set by :func:`build_model`: ``cfg`` (:class:`ModelConfig`), ``labels``,
+    ``data_config`` (timm's resolved input size / mean / std) and ``clip``
+    (:class:`ClipConfig` for the datasets).
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, cfg: ModelConfig,
+                 labels: Sequence[str] | None = None, frame_pool: nn.Module | None = None) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.frame_pool = frame_pool
+        self.head = head
+        self.cfg = cfg
+        self.embed_dim = int(backbone.num_features)
+        self.num_classes = int(head.fc.out_features)
+        self.labels = list(labels) if labels is not None else [str(i) for i in range(self.num_classes)]
+        size = cfg.image_size
+        self.data_config = resolve_data_config(
+            {"input_size": (3, size, size)} if size else {}, model=backbone)
+        self.clip = clip_config_for(self.data_config, cfg.num_frames)
+
+    @property
+    def init_source(self) -> str:
+        """How the backbone was initialised: pretrained, file:<name> or scratch."""
+        return str(getattr(self.backbone, "init_source", "unknown"))
+
+    def encode_frames(self, x: Tensor) -> Tensor:
+        """Frame embeddings: ``(B, T, C, H, W) -> (B, T, D)``."""
+        B, T = x.shape[0], x.shape[1]
+        frames = x.flatten(0, 1)
+        if self.frame_pool is None:
+            feats = self.backbone(frames)  # the backbone's own pooling: CLS after final norm
+        else:
+            tokens = self.backbone.forward_features(frames)  # (B*T, prefix + P, D), normed
+            feats = self.frame_pool(tokens[:, self.backbone.num_prefix_tokens:])
+        return feats.unflatten(0, (B, T))
+
+    def classify_embeddings(self, emb: Tensor) -> Tensor:
+        """Class logits from frame embeddings: ``(B, T, D) -> (B, K)``."""
+        return self.head(emb)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classify_embeddings(self.encode_frames(x))
+
+    def freeze_backbone(self, frozen: bool = True) -> None:
+        """Stop (or restart) training the backbone; a frozen backbone stays in eval mode."""
+        self.backbone.requires_grad_(not frozen)
+        self._frozen = frozen
+        if frozen:
+            self.backbone.eval()
+
+    def train(self, mode: bool = True) -> ViTTemporal:
+        super().train(mode)
+        if getattr(self, "_frozen", False):
+            self.backbone.eval()
+        return self
+
+
+def clip_config_for(data_config: Mapping[str, Any], num_frames: int) -> ClipConfig:
+    """The :class:`ClipConfig` a model expects, from timm's resolved data config."""
+    size = data_config["input_size"]
+    return ClipConfig(num_frames=int(num_frames), image_size=int(size[-1]),
+                      mean=tuple(float(v) for v in data_config["mean"]),
+                      std=tuple(float(v) for v in data_config["std"]))
+
+
+def check_model_config(cfg: ModelConfig) -> None:
+    """Raise :class:`GestureError` for impossible settings (before anything is built)."""
+    if cfg.head not in HEADS:
+        raise GestureError(f"ModelConfig.head must be one of {HEADS}, got {cfg.head!r}")
+    if cfg.frame_pool not in FRAME_POOLS:
+        raise GestureError(f"ModelConfig.frame_pool must be one of {FRAME_POOLS}, got {cfg.frame_pool!r}")
+    if cfg.pool not in POOLS:
+        raise GestureError(f"ModelConfig.pool must be one of {POOLS}, got {cfg.pool!r}")
+    if cfg.num_frames < 1:
+        raise GestureError(f"ModelConfig.num_frames must be >= 1, got {cfg.num_frames}")
+    if cfg.head == "transformer" and cfg.temporal_depth < 1:
+        raise GestureError("ModelConfig.temporal_depth must be >= 1 for the transformer head")
+
+
+def build_model(model_cfg: ModelConfig, num_classes: int, labels: Sequence[str] | None = None,
+                **timm_kwargs: Any) -> ViTTemporal:
+    """The :class:`ViTTemporal` described by ``model_cfg`` for ``num_classes`` classes.
+
+    ``labels`` (class names in index order) are attached for checkpoints;
+    ``timm_kwargs`` go to the backbone's ``timm.create_model``.
+    """
+    check_model_config(model_cfg)
+    if labels is not None and len(labels) != num_classes:
+        raise GestureError(f"{len(labels)} labels for {num_classes} classes")
+    backbone = build_backbone(model_cfg.backbone, pretrained=model_cfg.pretrained,
+                              weights=model_cfg.weights, image_size=model_cfg.image_size,
+                              drop_path=model_cfg.drop_path, **timm_kwargs)
+    dim = int(backbone.num_features)
+    frame_pool = None
+    if model_cfg.frame_pool == "tokens":
+        n_tokens = getattr(getattr(backbone, "patch_embed", None), "num_patches", None)
+        if n_tokens is None or not hasattr(backbone, "forward_features"):
+            raise GestureError(f"frame_pool='tokens' needs a ViT with patch tokens; "
+                               f"{model_cfg.backbone!r} has none (use frame_pool='cls')")
+        frame_pool = FlattenTokens(int(n_tokens), dim)
+    elif model_cfg.frame_pool == "spatial":
+        grid = getattr(getattr(backbone, "patch_embed", None), "grid_size", None)
+        if grid is None or not hasattr(backbone, "forward_features"):
+            raise GestureError(f"frame_pool='spatial' needs a ViT with a patch grid; "
+                               f"{model_cfg.backbone!r} has none (use frame_pool='cls')")
+        frame_pool = SpatialSoftArgmax(tuple(grid), dim)
+    head: nn.Module
+    if model_cfg.head == "mean":
+        head = MeanPoolHead(dim, num_classes, dropout=model_cfg.dropout)
+    else:
+        head = TemporalTransformerHead(
+            dim, num_classes, model_cfg.num_frames, dim=model_cfg.temporal_dim,
+            depth=model_cfg.temporal_depth, num_heads=model_cfg.temporal_heads,
+            mlp_ratio=model_cfg.temporal_mlp_ratio, dropout=model_cfg.dropout,
+            causal=model_cfg.causal, pool=model_cfg.pool, motion=model_cfg.motion_tokens,
+            delta=model_cfg.temporal_delta, pos_std=model_cfg.pos_std)
+    return ViTTemporal(backbone, head, model_cfg, labels, frame_pool=frame_pool)
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (``trainable_only``: those with ``requires_grad``)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _atomic_write(path: Path, write) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: ViTTemporal,
+                    metrics: Mapping[str, Any] | None = None, **extra: Any) -> Path:
+    """Write ``model`` (weights, :class:`ModelConfig`, labels, clip/normalisation) plus
+    ``metrics`` and any ``extra`` entries (history, train config, resume state) to
+    ``path`` atomically (temp file + ``os.replace``).
+
+    Everything stored is a tensor or a plain Python value, so :func:`load_checkpoint`
+    can use ``torch.load(weights_only=True)``.  ``extra['model_state']`` overrides the
+    weights saved (e.g. the best epoch's rather than the current ones).
+    """
+    state = extra.pop("model_state", None)
+    if state is None:
+        state = model.state_dict()
+    ckpt = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model_state": {k: v.detach().cpu() for k, v in state.items()},
+        "model_cfg": to_dict(model.cfg),
+        "labels": list(model.labels),
+        "clip": to_dict(model.clip),
+        "data_config": {k: (list(v) if isinstance(v, tuple) else v)
+                        for k, v in model.data_config.items()},
+        "init_source": model.init_source,
+        "metrics": dict(metrics or {}),
+        "versions": {"torch": str(torch.__version__), "timm": str(timm.__version__)},
+        **extra,
+    }
+    return _atomic_write(Path(path), lambda tmp: torch.save(ckpt, tmp))
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The raw checkpoint dict (``weights_only=True``), checked to be one of ours.
+
+    Raises a one-line :class:`GestureError` naming the file when it is missing, corrupt,
+    not a PyTorch file, or not a checkpoint of this series.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise input_error(path, "checkpoint not found",
+                          "train one with `gesture-utils train --out <file>.pt`")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - truncated zip, pickle of other objects, ...
+        lines = [x.strip() for x in str(e).strip().splitlines() if x.strip()] or [""]
+        msg = next((x for x in lines if "Unsupported global" in x), lines[0])[:160]
+        raise input_error(path, f"is not a readable checkpoint ({type(e).__name__}: {msg})",
+                          "re-train or re-download it; files are written by "
+                          "`gesture-utils train`") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise input_error(path, "is not a gesture_utils model checkpoint",
+                          "pass a .pt file written by `gesture-utils train`")
+    for key in ("model_state", "model_cfg", "labels", "clip"):
+        if key not in ckpt:
+            raise input_error(path, f"checkpoint lacks {key!r}", "re-train the model")
+    return ckpt
+
+
+def config_differences(a: ModelConfig, b: ModelConfig, ignore: frozenset[str] = INIT_ONLY_FIELDS
+                       ) -> dict[str, tuple[Any, Any]]:
+    """Fields (other than ``ignore``) whose values differ: ``{name: (a, b)}``."""
+    return {f.name: (getattr(a, f.name), getattr(b, f.name)) for f in fields(ModelConfig)
+            if f.name not in ignore and getattr(a, f.name) != getattr(b, f.name)}
+
+
+def load_checkpoint(path: str | os.PathLike[str], expected_labels: Sequence[str] | None = None,
+                    expected_config: ModelConfig | None = None,
+                    map_location: str | torch.device = "cpu") -> tuple[ViTTemporal, dict[str, Any]]:
+    """Rebuild the model stored at ``path``: returns ``(model in eval mode, info)``.
+
+    ``info`` holds ``labels``, ``clip`` (:class:`ClipConfig`), ``model_cfg``
+    (:class:`ModelConfig`), ``metrics`` and every other stored entry (``history``,
+    ``train_cfg``, ``epoch``...).  Loading uses ``torch.load(weights_only=True)`` and no
+    download (the backbone is rebuilt without pretrained weights, then filled in).
+    Refuses, with a one-line :class:`GestureError` naming the file, a checkpoint whose
+    labels differ from ``expected_labels``, whose architecture differs from
+    ``expected_config``, or whose weights do not fit its own config.
+    """
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    labels = [str(x) for x in ckpt["labels"]]
+    if expected_labels is not None and list(expected_labels) != labels:
+        raise input_error(path, f"was trained for labels {labels}, not {list(expected_labels)}",
+                          "use a checkpoint trained on this dataset or re-train")
+    try:
+        cfg = from_dict(ModelConfig, dict(ckpt["model_cfg"]))
+        clip = from_dict(ClipConfig, dict(ckpt["clip"]))
+    except (GestureError, TypeError) as e:
+        raise input_error(path, f"stored config is not understood ({e})",
+                          "it was written by another version; re-train") from None
+    if expected_config is not None:
+        diff = config_differences(cfg, expected_config)
+        if diff:
+            what = ", ".join(f"{k}={v[0]!r} (expected {v[1]!r})" for k, v in diff.items())
+            raise input_error(path, f"model config does not match: {what}",
+                              "build the model with the checkpoint's config or re-train")
+    build_cfg = ModelConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(ModelConfig)},
+                               "pretrained": False, "weights": None})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PretrainedFallbackWarning)
+        model = build_model(build_cfg, len(labels), labels=labels)
+    try:
+        model.load_state_dict(ckpt["model_state"])
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0][:200]
+        raise input_error(path, f"weights do not fit the stored model config ({first})",
+                          "the file is damaged or was edited; re-train") from None
+    model.cfg = cfg
+    model.clip = clip
+    model.backbone.init_source = str(ckpt.get("init_source", "checkpoint"))
+    model.to(map_location).eval()
+    info = {k: v for k, v in ckpt.items() if k not in ("model_state", "train_state")}
+    info.update(labels=labels, clip=clip, model_cfg=cfg, path=str(path))
+    return model, info
+
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "GESTURE_VITS",
+    "HEADS",
+    "POOLS",
+    "MeanPoolHead",
+    "PretrainedFallbackWarning",
+    "TemporalTransformerHead",
+    "ViTTemporal",
+    "build_backbone",
+    "build_model",
+    "check_model_config",
+    "clip_config_for",
+    "config_differences",
+    "count_parameters",
+    "hub_reachable",
+    "load_backbone_weights",
+    "load_checkpoint",
+    "read_checkpoint",
+    "save_backbone_weights",
+    "save_checkpoint",
+]

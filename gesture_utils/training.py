@@ -1,0 +1,722 @@
+"""Training loop, evaluation, checkpoints and resume for the gesture model (notebook 03,
+``gesture-utils train``).
+
+One recipe for every device:
+
+* device auto-selection (cuda, mps, cpu); on CUDA mixed precision (bf16 where
+  supported, else fp16 with a ``GradScaler``); on a CPU PyTorch's own thread count
+  (never forced to one);
+* AdamW (no weight decay on norms, biases, position embeddings and tokens), linear
+  warm-up then cosine decay per step, label smoothing, gradient-norm clipping;
+* model selection and early stopping on the validation split (best accuracy, ties
+  broken by lower loss); the test split is only scored at the end;
+* direction-aware augmentation from :mod:`gesture_utils.datasets` on the training clips;
+* ``freeze_backbone=True``: every clip is encoded once (plus its flipped views when
+  augmenting) and only the temporal head trains on the cached frame embeddings;
+* a checkpoint written atomically after every epoch (best weights + everything needed
+  to resume); ``resume=`` continues an interrupted run and reproduces an uninterrupted
+  one exactly on a CPU, because every epoch's randomness is a function of
+  ``(seed, epoch)``.
+
+History is a list of per-epoch dicts (``epoch, train_loss, train_acc, val_loss, val_acc,
+lr, seconds``); losses are plain cross-entropy (label smoothing is only in the
+objective), so a perfect fit shows a loss near 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from gesture_utils.config import AugmentConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from gesture_utils.datasets import (
+    ClipCache,
+    GestureClipDataset,
+    build_datasets,
+    can_flip,
+    flip_clip,
+    read_labels,
+    to_tensor,
+)
+from gesture_utils.errors import GestureError, input_error
+from gesture_utils.generation import TIME_REVERSED
+from gesture_utils.models import (
+    ViTTemporal,
+    build_model,
+    config_differences,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
+from gesture_utils.runtime import pick_device, seed_everything
+
+#: Called after every epoch as ``callback(record, model)`` with the epoch's history
+#: record and the model being trained; return True to stop.
+EpochCallback = Callable[[dict[str, Any], ViTTemporal], "bool | None"]
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def amp_dtype(device: str, enabled: bool = True) -> torch.dtype | None:
+    """The autocast dtype for ``device``: bf16 on CUDA GPUs that support it, else fp16
+    on CUDA, ``None`` (full fp32) on CPU/MPS or when ``enabled`` is False."""
+    if not enabled or not str(device).startswith("cuda"):
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _autocast(device: str, dtype: torch.dtype | None):
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def device_summary(device: str, dtype: torch.dtype | None = None) -> str:
+    """One line: the device and its precision/threads, e.g. ``cpu · 2 threads · fp32``."""
+    prec = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[dtype]
+    if str(device).startswith("cuda"):
+        return f"{device} ({torch.cuda.get_device_name(device)}) · {prec}"
+    if device == "cpu":
+        return f"cpu · {torch.get_num_threads()} threads · {prec}"
+    return f"{device} · {prec}"
+
+
+# --------------------------------------------------------------------------- optimiser
+
+
+def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float = 0.01) -> float:
+    """Learning-rate multiplier at optimiser ``step``: linear warm-up from ~0 to 1 over
+    ``warmup_steps``, then cosine decay to ``min_ratio`` at ``total_steps``."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with four parameter groups: backbone/head x decay/no-decay.
+
+    No weight decay on 1-d tensors (norms, biases) and on position embeddings and
+    tokens; the backbone's learning rate is ``lr * backbone_lr_scale``.  Frozen
+    parameters are left out.
+    """
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        no_decay = p.ndim <= 1 or name.endswith(("pos_embed", "cls_token", "reg_token"))
+        is_backbone = name.startswith("backbone.")
+        groups.setdefault((is_backbone, no_decay), []).append(p)
+    if not groups:
+        raise GestureError("the model has no trainable parameters")
+    param_groups = [
+        {"params": ps, "weight_decay": 0.0 if no_decay else cfg.weight_decay,
+         "lr": cfg.lr * (cfg.backbone_lr_scale if is_backbone else 1.0)}
+        for (is_backbone, no_decay), ps in sorted(groups.items())]
+    return torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig,
+                   steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step warm-up + cosine schedule (:func:`lr_factor`) over ``cfg.epochs``."""
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warmup = min(total - 1, round(cfg.warmup_epochs * steps_per_epoch))
+
+    def factor(step: int) -> float:
+        return lr_factor(step, warmup, total, cfg.min_lr_ratio)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (int(seed) * 1_000_003 + int(epoch) * 7919 + 17) % (2**63 - 1)
+
+
+class EmbeddingSet:
+    """Cached frame embeddings for head-only training (``freeze_backbone=True``).
+
+    ``emb`` is ``(V, N, T, D)``: V views (the clip, then its horizontal / vertical flip
+    when augmenting) of N clips; ``y`` is ``(V, N)`` with labels swapped for flipped
+    views.  Each epoch picks one random view per clip.
+    """
+
+    def __init__(self, emb: Tensor, y: Tensor) -> None:
+        self.emb, self.y = emb, y
+
+    def __len__(self) -> int:
+        return int(self.emb.shape[1])
+
+    @property
+    def views(self) -> int:
+        return int(self.emb.shape[0])
+
+
+def _views(dataset: GestureClipDataset) -> list[str]:
+    aug = dataset.aug
+    views = ["none"]
+    if aug is not None and aug.hflip_p > 0:
+        views.append("h")
+    if aug is not None and aug.vflip_p > 0:
+        views.append("v")
+    return views
+
+
+@torch.no_grad()
+def encode_dataset(model: ViTTemporal, dataset: GestureClipDataset, device: str = "cpu",
+                   batch_size: int = 16, views: Sequence[str] | None = None,
+                   progress: bool = False) -> EmbeddingSet:
+    """Encode every clip of ``dataset`` once: ``(V, N, T, D)`` embeddings + ``(V, N)`` labels.
+
+    ``views`` (default: ``'none'`` plus the flips the dataset's augmentation uses):
+    ``'none'``, ``'h'`` (horizontal flip, ``swipe_left <-> swipe_right``), ``'v'``.
+    """
+    views = list(views) if views is not None else _views(dataset)
+    model.eval()
+    dtype = amp_dtype(device)
+    index = {name: i for i, name in enumerate(dataset.labels)}
+    all_emb, all_y = [], []
+    for view in views:
+        embs, ys = [], []
+        order = range(0, len(dataset), batch_size)
+        for start in tqdm(order, desc=f"encode ({view})", leave=False, disable=not progress):
+            clips, labels = [], []
+            for i in range(start, min(start + batch_size, len(dataset))):
+                frames, label = dataset.uint8(i), dataset.records[i].label
+                if view != "none" and can_flip(label, dataset.labels, view == "h"):
+                    frames, label = flip_clip(frames, label, view == "h", dataset.labels)
+                clips.append(to_tensor(frames, dataset.clip.mean, dataset.clip.std))
+                labels.append(index[label])
+            with _autocast(device, dtype):
+                e = model.encode_frames(torch.stack(clips).to(device))
+            embs.append(e.float().cpu())
+            ys.append(torch.tensor(labels))
+        all_emb.append(torch.cat(embs))
+        all_y.append(torch.cat(ys))
+    return EmbeddingSet(torch.stack(all_emb), torch.stack(all_y))
+
+
+def _batches(data: Dataset | EmbeddingSet, batch_size: int, shuffle: bool, seed: int,
+             epoch: int, num_workers: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+    """Mini-batches ``(x, y)`` for one epoch; order and augmentation depend only on
+    ``(seed, epoch)``."""
+    g = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
+    if isinstance(data, EmbeddingSet):
+        n = len(data)
+        order = torch.randperm(n, generator=g) if shuffle else torch.arange(n)
+        view = (torch.randint(data.views, (n,), generator=g) if shuffle
+                else torch.zeros(n, dtype=torch.long))
+        for s in range(0, n, batch_size):
+            idx = order[s:s + batch_size]
+            yield data.emb[view[idx], idx], data.y[view[idx], idx]
+        return
+    if hasattr(data, "set_epoch"):
+        data.set_epoch(epoch)
+    loader = DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=g,
+                        num_workers=num_workers, persistent_workers=False)
+    yield from loader
+
+
+def reverse_label_map(labels: Sequence[str]) -> Tensor:
+    """``(K,)`` index of each class's time-reversed class, ``-1`` where none is known
+    (:data:`gesture_utils.generation.TIME_REVERSED`)."""
+    return torch.tensor([labels.index(TIME_REVERSED[name])
+                         if TIME_REVERSED.get(name) in labels else -1 for name in labels])
+
+
+def augment_batch(x: Tensor, y: Tensor, g: torch.Generator, reverse_map: Tensor,
+                  reverse_p: float = 0.5, color: bool = True,
+                  mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.5, 0.5, 0.5)
+                  ) -> tuple[Tensor, Tensor]:
+    """Clip-level augmentation of a normalised batch ``(B, T, C, H, W)``, labels ``(B,)``.
+
+    Time reversal (label mapped by ``reverse_map``; classes mapped to -1 are left alone)
+    with probability ``reverse_p``; with ``color``, a random RGB channel order and a
+    colour inversion (p = 0.5) per clip, done in pixel space so any ``mean``/``std``
+    normalisation stays exact.  Randomness comes from ``g`` only.
+    """
+    B = x.shape[0]
+    if reverse_p > 0:
+        target = reverse_map[y]
+        flip = (torch.rand(B, generator=g) < reverse_p) & (target >= 0)
+        x = torch.where(flip.view(B, 1, 1, 1, 1), x.flip(1), x)
+        y = torch.where(flip, target, y)
+    if color:
+        m = torch.tensor(mean, dtype=x.dtype).view(1, 1, 3, 1, 1)
+        s = torch.tensor(std, dtype=x.dtype).view(1, 1, 3, 1, 1)
+        pix = x * s + m
+        perm = torch.argsort(torch.rand(B, 3, generator=g), dim=1)
+        pix = torch.gather(pix, 2, perm.view(B, 1, 3, 1, 1).expand_as(pix))
+        inv = (torch.rand(B, generator=g) < 0.5).view(B, 1, 1, 1, 1)
+        pix = torch.where(inv, 1.0 - pix, pix)
+        x = (pix - m) / s
+    return x, y
+
+
+def _forward(model: ViTTemporal, x: Tensor, embeddings: bool) -> Tensor:
+    return model.classify_embeddings(x) if embeddings else model(x)
+
+
+@torch.no_grad()
+def evaluate(model: ViTTemporal, data: Dataset | EmbeddingSet, device: str = "cpu",
+             batch_size: int = 32, amp: bool = True) -> dict[str, Any]:
+    """Loss and accuracy of ``model`` on a clip dataset (or cached embeddings, first view).
+
+    Returns ``loss`` (mean cross-entropy), ``acc``, ``y_true``/``y_pred`` ``(N,)`` int
+    arrays and ``probs`` ``(N, K)``.
+    """
+    model.eval()
+    embeddings = isinstance(data, EmbeddingSet)
+    dtype = amp_dtype(device, amp)
+    ys, logits_all = [], []
+    for x, y in _batches(data, batch_size, shuffle=False, seed=0, epoch=0):
+        with _autocast(device, dtype):
+            logits = _forward(model, x.to(device), embeddings)
+        logits_all.append(logits.float().cpu())
+        ys.append(y.cpu())
+    if not ys:
+        raise GestureError("cannot evaluate on an empty dataset")
+    logits = torch.cat(logits_all)
+    y = torch.cat(ys)
+    loss = F.cross_entropy(logits, y).item()
+    pred = logits.argmax(1)
+    return {"loss": float(loss), "acc": float((pred == y).float().mean()),
+            "y_true": y.numpy(), "y_pred": pred.numpy(),
+            "probs": torch.softmax(logits, 1).numpy()}
+
+
+def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
+    """Recall of every class: ``{label: fraction of its clips predicted right}``."""
+    out = {}
+    for i, name in enumerate(labels):
+        mask = np.asarray(y_true) == i
+        out[name] = float((np.asarray(y_pred)[mask] == i).mean()) if mask.any() else float("nan")
+    return out
+
+
+def pair_accuracy(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str],
+                  pair: tuple[str, str] = ("swipe_left", "swipe_right")) -> float:
+    """Accuracy on the clips of the two classes in ``pair``, counting only which of the
+    two was predicted (0.5 = chance when the model cannot tell them apart)."""
+    a, b = labels.index(pair[0]), labels.index(pair[1])
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    mask = (y_true == a) | (y_true == b)
+    return float((y_pred[mask] == y_true[mask]).mean()) if mask.any() else float("nan")
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class TrainResult:
+    """What :func:`fit` / :func:`train` return."""
+
+    model: ViTTemporal  #: with the best (val) weights loaded, in eval mode
+    history: list[dict[str, Any]]
+    best_epoch: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+    checkpoint: Path | None = None
+    stopped_early: bool = False
+
+
+def _score(record: Mapping[str, Any]) -> tuple[float, float]:
+    return (record["val_acc"], -record["val_loss"])
+
+
+def _is_better(record: Mapping[str, Any], best: tuple[float, float] | None) -> bool:
+    return best is None or _score(record) > tuple(best)
+
+
+def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Dataset | EmbeddingSet,
+        cfg: TrainConfig | None = None, *, checkpoint: str | os.PathLike[str] | None = None,
+        resume_state: Mapping[str, Any] | None = None, quiet: bool = False,
+        on_epoch_end: EpochCallback | None = None,
+        checkpoint_extra: Mapping[str, Any] | None = None) -> TrainResult:
+    """Train ``model`` on ``train_data``, select on ``val_data``; see the module docstring.
+
+    ``train_data``/``val_data``: clip datasets ``(T, C, H, W)`` items, or
+    :class:`EmbeddingSet` s (then only the head trains).  ``checkpoint``: file written
+    after every epoch (best weights + resume state).  ``resume_state``: the
+    ``train_state`` entry of such a checkpoint.  ``on_epoch_end(record, model)`` returning True
+    stops training (as an interruption would: the run can be resumed).
+    """
+    cfg = cfg or TrainConfig()
+    device = cfg.device or pick_device()
+    embeddings = isinstance(train_data, EmbeddingSet)
+    if embeddings != isinstance(val_data, EmbeddingSet):
+        raise GestureError("train_data and val_data must both be datasets or both embeddings")
+    if len(train_data) == 0 or len(val_data) == 0:
+        raise GestureError(f"need training and validation clips, got {len(train_data)} and "
+                           f"{len(val_data)}")
+    model.to(device)
+    if embeddings or cfg.freeze_backbone:
+        model.freeze_backbone(True)
+    dtype = amp_dtype(device, cfg.amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
+    optimizer = make_optimizer(model, cfg)
+    scheduler = make_scheduler(optimizer, cfg, steps_per_epoch)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    clip_aug = (not embeddings and cfg.augment and (cfg.time_reverse_p > 0 or cfg.color_aug))
+    reverse_map = reverse_label_map(list(model.labels))
+
+    history: list[dict[str, Any]] = []
+    best_state: dict[str, Tensor] | None = None
+    best_score: tuple[float, float] | None = None
+    best_epoch, bad_epochs, start = 0, 0, 0
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model_state"])
+        optimizer.load_state_dict(resume_state["optimizer"])
+        scheduler.load_state_dict(resume_state["scheduler"])
+        if resume_state.get("scaler"):
+            scaler.load_state_dict(resume_state["scaler"])
+        history = [dict(r) for r in resume_state["history"]]
+        best_state = resume_state.get("best_state")
+        best_score = tuple(resume_state["best_score"]) if resume_state.get("best_score") else None
+        best_epoch = int(resume_state["best_epoch"])
+        bad_epochs = int(resume_state["bad_epochs"])
+        start = int(resume_state["epoch"])
+
+    stopped_early = False
+    epochs = tqdm(range(start, cfg.epochs), desc="epochs", disable=quiet, initial=start,
+                  total=cfg.epochs)
+    for epoch in epochs:
+        t0 = time.perf_counter()
+        torch.manual_seed(_epoch_seed(cfg.seed, epoch))  # dropout etc.
+        model.train()
+        n_seen, loss_sum, correct = 0, 0.0, 0
+        batches = _batches(train_data, cfg.batch_size, True, cfg.seed, epoch, cfg.num_workers)
+        g_aug = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch) + 1)
+        for x, y in tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}", leave=False,
+                         disable=quiet):
+            if clip_aug:
+                x, y = augment_batch(x, y, g_aug, reverse_map, cfg.time_reverse_p, cfg.color_aug,
+                                     model.clip.mean, model.clip.std)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with _autocast(device, dtype):
+                logits = _forward(model, x, embeddings)
+                loss = criterion(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            with torch.no_grad():
+                loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
+                correct += int((logits.argmax(1) == y).sum())
+                n_seen += int(y.numel())
+        train_seconds = time.perf_counter() - t0
+        val = evaluate(model, val_data, device, batch_size=max(cfg.batch_size, 32), amp=cfg.amp)
+        record = {"epoch": epoch + 1, "train_loss": loss_sum / n_seen, "train_acc": correct / n_seen,
+                  "val_loss": val["loss"], "val_acc": val["acc"],
+                  "lr": float(optimizer.param_groups[-1]["lr"]),
+                  "seconds": time.perf_counter() - t0, "train_seconds": train_seconds}
+        history.append(record)
+        if _is_better(record, best_score):
+            best_score, best_epoch, bad_epochs = _score(record), epoch + 1, 0
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        else:
+            bad_epochs += 1
+        stop = cfg.patience > 0 and bad_epochs >= cfg.patience
+        if not quiet:
+            epochs.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{record['val_acc']:.3f}")
+            tqdm.write(format_record(record, cfg.epochs))
+        if checkpoint is not None:
+            state = {"epoch": epoch + 1, "model_state": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+                     "history": history, "best_state": None, "best_score": list(best_score),
+                     "best_epoch": best_epoch, "bad_epochs": bad_epochs,
+                     "finished": bool(stop or epoch + 1 == cfg.epochs)}
+            save_checkpoint(checkpoint, model, metrics=_best_metrics(history, best_epoch),
+                            model_state=best_state, train_state=state, train_cfg=to_dict(cfg),
+                            history=history, epoch=best_epoch, selection_split="val",
+                            **dict(checkpoint_extra or {}))
+        if stop:
+            stopped_early = True
+            if not quiet:
+                tqdm.write(f"early stop: no better val score for {cfg.patience} epochs "
+                           f"(best epoch {best_epoch})")
+            break
+        if on_epoch_end is not None and on_epoch_end(record, model):
+            break
+    epochs.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(model=model, history=history, best_epoch=best_epoch,
+                       metrics=_best_metrics(history, best_epoch),
+                       checkpoint=Path(checkpoint) if checkpoint is not None else None,
+                       stopped_early=stopped_early)
+
+
+def _best_metrics(history: Sequence[Mapping[str, Any]], best_epoch: int) -> dict[str, Any]:
+    if not history or best_epoch < 1:
+        return {}
+    best = next(r for r in history if r["epoch"] == best_epoch)
+    return {"best_epoch": best_epoch, "val_acc": best["val_acc"], "val_loss": best["val_loss"],
+            "train_acc": best["train_acc"], "epochs_run": len(history),
+            "train_seconds": float(sum(r["seconds"] for r in history))}
+
+
+def format_record(record: Mapping[str, Any], epochs: int | None = None) -> str:
+    """One fixed-format line for an epoch's history record."""
+    of = f"/{epochs}" if epochs else ""
+    return (f"epoch {record['epoch']:>3d}{of} · train loss {record['train_loss']:.3f} "
+            f"acc {record['train_acc']:.3f} · val loss {record['val_loss']:.3f} "
+            f"acc {record['val_acc']:.3f} · lr {record['lr']:.2e} · {record['seconds']:.1f} s")
+
+
+# --------------------------------------------------------------------------- train()
+
+
+def _resume_configs(path: Path, ckpt: Mapping[str, Any], model_cfg: ModelConfig | None,
+                    train_cfg: TrainConfig | None) -> tuple[ModelConfig, TrainConfig]:
+    if "train_state" not in ckpt or "train_cfg" not in ckpt:
+        raise input_error(path, "holds no training state to resume from",
+                          "resume from the checkpoint file a `train` run wrote")
+    stored_model = from_dict(ModelConfig, dict(ckpt["model_cfg"]))
+    stored_train = from_dict(TrainConfig, dict(ckpt["train_cfg"]))
+    if model_cfg is not None:
+        diff = config_differences(stored_model, model_cfg, ignore=frozenset())
+        if diff:
+            raise input_error(path, f"cannot resume with a different model config: "
+                                    f"{', '.join(f'{k}={v[0]!r} vs {v[1]!r}' for k, v in diff.items())}",
+                              "resume without changing the model, or start a new run")
+    if train_cfg is not None:
+        allowed = {"device", "num_workers"}
+        diff = {f.name for f in fields(TrainConfig)
+                if f.name not in allowed and getattr(train_cfg, f.name) != getattr(stored_train, f.name)}
+        if diff:
+            raise input_error(path, f"cannot resume with a different training recipe: {sorted(diff)}",
+                              "resume with the stored settings, or start a new run")
+        stored_train = replace(stored_train, device=train_cfg.device, num_workers=train_cfg.num_workers)
+    return stored_model, stored_train
+
+
+def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
+          model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
+          resume: str | os.PathLike[str] | None = None, quiet: bool = False,
+          cache: ClipCache | None = None, on_epoch_end: EpochCallback | None = None,
+          evaluate_test: bool = True, augment: AugmentConfig | None = None) -> TrainResult:
+    """Train a :class:`ViTTemporal` on the dataset folder ``data`` (notebook 03, CLI).
+
+    Builds the model (its backbone decides image size and normalisation), the
+    train/val/test datasets with that :class:`ClipConfig`, trains with :func:`fit`
+    (checkpointing to ``out`` after every epoch), reloads the best epoch and scores it
+    on the test split (``metrics['test_acc']``, ``['test_per_class']``).
+
+    ``resume``: a checkpoint written by an interrupted run; its model and training
+    configs are used (passing different ones is refused) and training continues after
+    its last finished epoch.  ``cache``: a :class:`ClipCache` shared between runs on the
+    same data (decode once).  ``augment``: override the default :class:`AugmentConfig`.
+    """
+    root = Path(data)
+    resume_state = None
+    if resume is not None:
+        resume = Path(resume)
+        ckpt = read_checkpoint(resume)
+        model_cfg, train_cfg = _resume_configs(resume, ckpt, model_cfg, train_cfg)
+        resume_state = dict(ckpt["train_state"])
+        resume_state["best_state"] = ckpt["model_state"]
+        if out is None:
+            out = resume
+    model_cfg = model_cfg or ModelConfig()
+    train_cfg = train_cfg or TrainConfig()
+    device = train_cfg.device or pick_device()
+    train_cfg = replace(train_cfg, device=device)
+    seed_everything(train_cfg.seed)
+    labels = read_labels(root)
+    if resume is not None and list(ckpt["labels"]) != list(labels):
+        raise input_error(resume, f"was trained for labels {list(ckpt['labels'])}, but {root} has "
+                                  f"{labels}", "resume on the same dataset")
+    model = build_model(model_cfg, len(labels), labels=labels)
+    aug: bool | AugmentConfig = (augment or AugmentConfig()) if train_cfg.augment else False
+    sets = build_datasets(root, clip=model.clip, augment=aug, cache=cache or ClipCache(),
+                          seed=train_cfg.seed)
+    if not quiet:
+        print(f"{root.name}: {len(sets['train'])} train / {len(sets['val'])} val / "
+              f"{len(sets['test'])} test clips · {len(labels)} classes · "
+              f"{model_cfg.backbone} ({model.init_source}) + {model_cfg.head} head · "
+              f"{device_summary(device, amp_dtype(device, train_cfg.amp))}")
+    t0 = time.perf_counter()
+    for ds in sets.values():
+        ds.preload(progress=not quiet)
+    decode_seconds = time.perf_counter() - t0
+    train_data: Dataset | EmbeddingSet = sets["train"]
+    val_data: Dataset | EmbeddingSet = sets["val"]
+    if train_cfg.freeze_backbone:
+        model.to(device)
+        train_data = encode_dataset(model, sets["train"], device, progress=not quiet)
+        val_data = encode_dataset(model, sets["val"], device, views=["none"], progress=not quiet)
+    result = fit(model, train_data, val_data, train_cfg, checkpoint=out, resume_state=resume_state,
+                 quiet=quiet, on_epoch_end=on_epoch_end,
+                 checkpoint_extra={"dataset": str(root.name)})
+    result.metrics["decode_seconds"] = decode_seconds
+    if evaluate_test and len(sets["test"]):
+        test = evaluate(result.model, sets["test"], device, amp=train_cfg.amp)
+        result.metrics.update(
+            test_acc=test["acc"], test_loss=test["loss"],
+            test_per_class=per_class_accuracy(test["y_true"], test["y_pred"], labels))
+        if out is not None:  # add the test score to the saved checkpoint
+            ckpt = read_checkpoint(out)
+            ckpt_metrics = {**ckpt["metrics"], **{k: v for k, v in result.metrics.items()}}
+            extras = {k: v for k, v in ckpt.items()
+                      if k not in ("format", "version", "model_state", "model_cfg", "labels",
+                                   "clip", "data_config", "init_source", "metrics", "versions")}
+            save_checkpoint(out, result.model, metrics=ckpt_metrics,
+                            model_state=ckpt["model_state"], **extras)
+    if not quiet:
+        m = result.metrics
+        test_txt = f" · test acc {m['test_acc']:.3f}" if "test_acc" in m else ""
+        print(f"best epoch {result.best_epoch}/{len(result.history)} · val acc {m['val_acc']:.3f}"
+              f"{test_txt} · {m['train_seconds']:.0f} s training"
+              + (f" · saved {out}" if out is not None else ""))
+    return result
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def plot_history(histories: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Mapping[str, Any]]],
+                 axes: Any = None, title: str | None = None):
+    """Loss and accuracy curves (train dashed, val solid) of one run or several.
+
+    ``histories``: one history (list of epoch records) or ``{name: history}``.
+    Returns the matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    runs = dict(histories) if isinstance(histories, Mapping) else {"": histories}
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    else:
+        fig = axes[0].figure
+    for i, (name, hist) in enumerate(runs.items()):
+        color = f"C{i}"
+        ep = [r["epoch"] for r in hist]
+        prefix = f"{name} " if name else ""
+        for ax, key in zip(axes, ("loss", "acc"), strict=True):
+            ax.plot(ep, [r[f"train_{key}"] for r in hist], "--", color=color, label=f"{prefix}train")
+            ax.plot(ep, [r[f"val_{key}"] for r in hist], "-", color=color, label=f"{prefix}val")
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    axes[1].set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def configure_cli(parser: argparse.ArgumentParser) -> None:
+    """``gesture-utils train --data DIR --out FILE.pt [model/recipe options] [--resume FILE]``."""
+    d_m, d_t = ModelConfig(), TrainConfig()
+    parser.add_argument("--data", required=True, help="dataset folder (labels.txt + manifest.csv)")
+    parser.add_argument("--out", default=None,
+                        help="checkpoint to write (default: artifacts/model.pt; with --resume: "
+                             "the resumed file)")
+    parser.add_argument("--resume", default=None,
+                        help="continue the interrupted run saved in this checkpoint")
+    m = parser.add_argument_group("model (ModelConfig)")
+    m.add_argument("--backbone", default=None, help=f"timm model name (default {d_m.backbone})")
+    m.add_argument("--pretrained", action="store_true", default=None,
+                   help="load timm's pretrained weights (needs internet; else a warned random init)")
+    m.add_argument("--weights", default=None, help="local backbone weights file")
+    m.add_argument("--head", choices=("transformer", "mean"), default=None,
+                   help=f"temporal head (default {d_m.head})")
+    m.add_argument("--causal", action="store_true", default=None, help="causal temporal attention")
+    m.add_argument("--image-size", type=int, default=None, help="override the backbone input size")
+    m.add_argument("--num-frames", type=int, default=None, help=f"frames per clip (default {d_m.num_frames})")
+    t = parser.add_argument_group("recipe (TrainConfig)")
+    t.add_argument("--epochs", type=int, default=None, help=f"default {d_t.epochs}")
+    t.add_argument("--batch-size", type=int, default=None, help=f"default {d_t.batch_size}")
+    t.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {d_t.lr})")
+    t.add_argument("--patience", type=int, default=None, help="early-stopping patience (0 = off)")
+    t.add_argument("--freeze-backbone", action="store_true", default=None,
+                   help="train only the temporal head on cached frame embeddings")
+    t.add_argument("--no-augment", dest="augment", action="store_false", default=None,
+                   help="turn training augmentation off")
+    t.add_argument("--seed", type=int, default=None, help=f"default {d_t.seed}")
+    t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    parser.set_defaults(run=_run)
+
+
+_MODEL_ARGS = {"backbone": "backbone", "pretrained": "pretrained", "weights": "weights",
+               "head": "head", "causal": "causal", "image_size": "image_size",
+               "num_frames": "num_frames"}
+_TRAIN_ARGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "patience": "patience",
+               "freeze_backbone": "freeze_backbone", "augment": "augment", "seed": "seed",
+               "device": "device"}
+
+
+def _run(args: argparse.Namespace) -> int:
+    model_kw = {f: getattr(args, a) for a, f in _MODEL_ARGS.items() if getattr(args, a) is not None}
+    train_kw = {f: getattr(args, a) for a, f in _TRAIN_ARGS.items() if getattr(args, a) is not None}
+    if args.resume:
+        ckpt = read_checkpoint(args.resume)
+        if "train_cfg" not in ckpt:
+            raise input_error(args.resume, "holds no training state to resume from",
+                              "resume from a checkpoint written by `gesture-utils train`")
+        model_cfg = replace(from_dict(ModelConfig, dict(ckpt["model_cfg"])), **model_kw)
+        train_cfg = replace(from_dict(TrainConfig, dict(ckpt["train_cfg"])), **train_kw)
+        train_cfg = replace(train_cfg, device=args.device)
+    else:
+        model_cfg = ModelConfig(**model_kw)
+        train_cfg = TrainConfig(**train_kw)
+    out = args.out
+    if out is None and not args.resume:
+        from gesture_utils.paths import artifacts_dir
+
+        out = artifacts_dir(quick=False) / "model.pt"
+    train(args.data, out=out, model_cfg=model_cfg, train_cfg=train_cfg, resume=args.resume,
+          quiet=args.quiet)
+    return 0
+
+
+__all__ = [
+    "EmbeddingSet",
+    "TrainResult",
+    "amp_dtype",
+    "augment_batch",
+    "device_summary",
+    "encode_dataset",
+    "evaluate",
+    "fit",
+    "format_record",
+    "load_checkpoint",
+    "lr_factor",
+    "make_optimizer",
+    "make_scheduler",
+    "pair_accuracy",
+    "per_class_accuracy",
+    "plot_history",
+    "reverse_label_map",
+    "train",
+]

@@ -1,0 +1,276 @@
+"""Training (gesture_utils.training): the overfit sanity check, checkpoints + resume,
+determinism, frozen-backbone caching, the mean head's left/right blindness, the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from gesture_utils.cli import main
+from gesture_utils.config import GenerateConfig, ModelConfig, TrainConfig
+from gesture_utils.datasets import ClipCache, build_datasets, read_labels, to_tensor
+from gesture_utils.errors import GestureError
+from gesture_utils.generation import render_clip
+from gesture_utils.models import build_model, load_checkpoint
+from gesture_utils.training import (
+    EmbeddingSet,
+    amp_dtype,
+    augment_batch,
+    encode_dataset,
+    fit,
+    lr_factor,
+    pair_accuracy,
+    plot_history,
+    reverse_label_map,
+    train,
+)
+from gesture_utils.video import sample_indices
+
+T, S = 4, 32
+#: small and fast: 32 px frames, 4 frames, one temporal block
+MODEL = ModelConfig(image_size=S, num_frames=T, temporal_depth=1)
+RECIPE = TrainConfig(epochs=3, batch_size=8, warmup_epochs=1, device="cpu")
+#: history entries that must repeat exactly (timings never do)
+KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
+
+
+@pytest.fixture(scope="module")
+def cache() -> ClipCache:
+    """One decoded-clip cache for the whole module (decode each clip once)."""
+    return ClipCache()
+
+
+def _metrics(history):
+    return [{k: r[k] for k in KEYS} for r in history]
+
+
+# --------------------------------------------------------------------------- sanity
+
+
+def test_a_tiny_model_overfits_a_handful_of_clips(tiny_dataset, cache):
+    """The classic sanity check: with no regularisation the model memorises 12 clips."""
+    labels = read_labels(tiny_dataset)
+    torch.manual_seed(0)
+    model = build_model(replace(MODEL, dropout=0.0), len(labels), labels=labels)
+    sets = build_datasets(tiny_dataset, clip=model.clip, augment=False, cache=cache)
+    ds = sets["train"]
+    x = torch.stack([ds[i][0] for i in range(len(ds))])
+    y = torch.tensor(ds.targets)
+    data = TensorDataset(x, y)
+    cfg = TrainConfig(epochs=60, batch_size=len(ds), lr=3e-3, warmup_epochs=0, weight_decay=0.0,
+                      label_smoothing=0.0, device="cpu", augment=False)
+    result = fit(model, data, data, cfg, quiet=True)
+    last = result.history[-1]
+    assert last["train_acc"] == 1.0 and last["val_acc"] == 1.0
+    assert last["train_loss"] < 0.1, last
+    assert result.history[0]["train_loss"] > 1.0  # it started near chance (ln 6 = 1.79)
+
+
+def test_lr_schedule_warms_up_then_follows_a_cosine():
+    warm, total, lo = 10, 110, 0.01
+    f = [lr_factor(s, warm, total, lo) for s in range(total + 1)]
+    assert f[0] == pytest.approx(0.1) and f[warm - 1] == pytest.approx(1.0)
+    assert all(a < b for a, b in zip(f[:warm - 1], f[1:warm], strict=True))
+    mid = warm + (total - warm) // 2
+    assert f[mid] == pytest.approx(lo + (1 - lo) * 0.5)
+    assert f[total] == pytest.approx(lo)
+    # same curve as torch's CosineAnnealingLR after the warm-up
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=1.0)
+    ref = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total - warm, eta_min=lo)
+    for s in range(warm, total):
+        assert f[s] == pytest.approx(opt.param_groups[0]["lr"], abs=1e-9)
+        opt.step()
+        ref.step()
+
+
+def test_amp_only_on_cuda():
+    assert amp_dtype("cpu") is None and amp_dtype("mps") is None
+    assert amp_dtype("cuda", enabled=False) is None
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_dataset, cache, tmp_path_factory):
+    """Uninterrupted, repeated, other-seed and interrupted+resumed runs of one recipe."""
+    tmp = tmp_path_factory.mktemp("runs")
+    out = {}
+    out["a"] = train(tiny_dataset, tmp / "a.pt", MODEL, RECIPE, quiet=True, cache=cache)
+    out["a_again"] = train(tiny_dataset, tmp / "a2.pt", MODEL, RECIPE, quiet=True, cache=cache)
+    out["seed1"] = train(tiny_dataset, tmp / "s1.pt", MODEL, replace(RECIPE, seed=1), quiet=True,
+                         cache=cache)
+    out["interrupted"] = train(tiny_dataset, tmp / "b.pt", MODEL, RECIPE, quiet=True, cache=cache,
+                               on_epoch_end=lambda r, m: r["epoch"] == 1)
+    out["resumed"] = train(tiny_dataset, resume=tmp / "b.pt", quiet=True, cache=cache)
+    out["tmp"] = tmp
+    return out
+
+
+def test_same_seed_same_metrics_other_seed_differs(runs):
+    assert _metrics(runs["a"].history) == _metrics(runs["a_again"].history)
+    assert runs["a"].metrics["test_acc"] == runs["a_again"].metrics["test_acc"]
+    assert _metrics(runs["a"].history) != _metrics(runs["seed1"].history)
+
+
+def test_resume_continues_and_matches_the_uninterrupted_run(runs):
+    assert len(runs["interrupted"].history) == 1
+    resumed = runs["resumed"]
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+    assert _metrics(resumed.history) == _metrics(runs["a"].history)
+    a = load_checkpoint(runs["tmp"] / "a.pt")[0].state_dict()
+    b = load_checkpoint(runs["tmp"] / "b.pt")[0].state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_checkpoint_holds_everything_later_stages_need(runs, tiny_dataset):
+    labels = read_labels(tiny_dataset)
+    model, info = load_checkpoint(runs["tmp"] / "a.pt", expected_labels=labels,
+                                  expected_config=MODEL)
+    assert info["clip"] == model.clip and info["clip"].image_size == S
+    assert info["selection_split"] == "val" and info["epoch"] == runs["a"].best_epoch
+    assert info["metrics"]["test_acc"] == pytest.approx(runs["a"].metrics["test_acc"])
+    assert len(info["history"]) == RECIPE.epochs and info["train_cfg"]["seed"] == 0
+    # the stored weights are the best epoch's, and reproduce the returned model
+    x = torch.randn(1, T, 3, S, S)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), runs["a"].model.cpu()(x))
+
+
+def test_resume_refuses_a_changed_recipe_or_model(runs, tiny_dataset):
+    b = runs["tmp"] / "b.pt"
+    with pytest.raises(GestureError, match="b.pt"):
+        train(tiny_dataset, resume=b, train_cfg=replace(RECIPE, lr=0.5), quiet=True)
+    with pytest.raises(GestureError, match="temporal_depth"):
+        train(tiny_dataset, resume=b, model_cfg=replace(MODEL, temporal_depth=2), quiet=True)
+
+
+def test_history_has_the_documented_fields_and_plots(runs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rec = runs["a"].history[0]
+    for key in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"):
+        assert key in rec
+    assert 0 <= rec["val_acc"] <= 1 and rec["seconds"] > 0
+    fig = plot_history({"a": runs["a"].history, "seed 1": runs["seed1"].history})
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 4  # train + val per run
+
+
+# --------------------------------------------------------------------------- frozen
+
+
+def test_frozen_backbone_trains_only_the_head_on_cached_embeddings(tiny_dataset, cache):
+    labels = read_labels(tiny_dataset)
+    torch.manual_seed(0)
+    model = build_model(MODEL, len(labels), labels=labels)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    sets = build_datasets(tiny_dataset, clip=model.clip, augment=True, cache=cache)
+    emb = encode_dataset(model, sets["train"])
+    assert isinstance(emb, EmbeddingSet) and emb.views == 2  # the clip + its mirror image
+    n = len(sets["train"])
+    assert emb.emb.shape == (2, n, T, model.embed_dim)
+    # the mirrored view swaps left/right labels and keeps the others
+    swap = {labels.index("swipe_left"): labels.index("swipe_right"),
+            labels.index("swipe_right"): labels.index("swipe_left")}
+    assert [swap.get(int(y), int(y)) for y in emb.y[0]] == [int(y) for y in emb.y[1]]
+    val = encode_dataset(model, sets["val"], views=["none"])
+    result = fit(model, emb, val, replace(RECIPE, epochs=3), quiet=True)
+    after = result.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("head.") for k in changed), sorted(changed)[:5]
+
+
+# --------------------------------------------------------------------------- order
+
+
+def _left_and_reversed(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n swipe_left clips and their exact time reversals (= valid swipe_right clips)."""
+    cfg = replace(GenerateConfig(), size=S, fps=8, seconds=1.0)
+    clips = []
+    for i in range(n):
+        frames, _ = render_clip("swipe_left", np.random.default_rng(100 + i), cfg)
+        clips.append(frames[sample_indices(len(frames), T)])
+    left = torch.stack([to_tensor(c, (0.5,) * 3, (0.5,) * 3) for c in clips])
+    x = torch.cat([left, left.flip(1)])
+    y = torch.tensor([0] * n + [1] * n)
+    return x, y
+
+
+def test_mean_head_confuses_left_and_right_where_the_transformer_does_not():
+    """Trained on swipe_left clips and their time reversals (labelled swipe_right), the
+    mean head gives both members of a pair the same answer, so it can never beat 50% on
+    the pair; the transformer head learns them all."""
+    x, y = _left_and_reversed(6)
+    data = TensorDataset(x, y)
+    labels = ["swipe_left", "swipe_right"]
+    cfg = TrainConfig(epochs=40, batch_size=len(y), lr=3e-3, warmup_epochs=0, weight_decay=0.0,
+                      label_smoothing=0.0, device="cpu", augment=False)
+    acc = {}
+    for head in ("mean", "transformer"):
+        torch.manual_seed(0)
+        model = build_model(replace(MODEL, head=head, dropout=0.0), 2, labels=labels)
+        model = fit(model, data, data, cfg, quiet=True).model
+        with torch.no_grad():
+            pred = model(x).argmax(1).numpy()
+        acc[head] = pair_accuracy(y.numpy(), pred, labels)
+    assert acc["mean"] <= 0.5, acc
+    assert acc["transformer"] == 1.0, acc
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_train_writes_a_loadable_checkpoint(tiny_dataset, tmp_path):
+    out = tmp_path / "cli.pt"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["train", "--data", str(tiny_dataset), "--out", str(out), "--epochs", "1",
+                   "--image-size", str(S), "--num-frames", str(T), "--quiet", "--device", "cpu"])
+    assert rc == 0
+    model, info = load_checkpoint(out, expected_labels=read_labels(tiny_dataset))
+    assert info["model_cfg"].image_size == S and len(info["history"]) == 1
+    assert math.isfinite(info["metrics"]["test_acc"])
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
+    rc = main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "m.pt"),
+               "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "missing" in err and len(err.splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- clip augmentation
+
+
+def test_augment_batch_reverses_time_with_the_label_and_recolours_exactly():
+    labels = ["swipe_left", "swipe_right", "swipe_up", "swipe_down", "stop", "no_gesture", "wave"]
+    rmap = reverse_label_map(labels)
+    assert rmap.tolist() == [1, 0, 3, 2, 4, 5, -1]  # "wave" has no known reverse
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 3, 3, 2, 2) * 2 - 1  # normalised with mean = std = 0.5
+    y = torch.arange(64) % len(labels)
+    xr, yr = augment_batch(x, y, g, rmap, reverse_p=1.0, color=False)
+    known = rmap[y] >= 0
+    assert torch.equal(xr[known], x[known].flip(1)) and torch.equal(yr[known], rmap[y][known])
+    assert torch.equal(xr[~known], x[~known]) and torch.equal(yr[~known], y[~known])
+    # colour: every clip is a channel permutation of the original, possibly inverted
+    xc, yc = augment_batch(x, y, torch.Generator().manual_seed(1), rmap, reverse_p=0.0)
+    assert torch.equal(yc, y)
+    inverted = 0
+    for a, b in zip(x, xc, strict=True):
+        ok = [torch.allclose(b, s * a[:, list(p)]) for p in itertools.permutations(range(3))
+              for s in (1, -1)]
+        assert any(ok)
+        inverted += not any(ok[0::2])
+    assert 10 < inverted < 54  # about half
