@@ -79,11 +79,9 @@ class ModelConfig:
     #: a local weights file for the backbone (.pth/.pt/.safetensors, or one of our checkpoints)
     weights: str | None = None
     image_size: int | None = None  #: override the backbone's input size (None: its default)
-    #: frame embedding: "tokens" (all patch tokens after the backbone's final norm,
-    #: flattened + Linear: keeps *where* things are) | "cls" (the CLS token, timm's
-    #: default pooling; position must then be learned) | "spatial" (soft-argmax: where
-    #: the salient patches are)
-    frame_pool: str = "tokens"
+    #: frame embedding: "cls" (the backbone's CLS token after its final norm) | "tokens"
+    #: (all patch tokens flattened + Linear: keeps *where* things are without learning it)
+    frame_pool: str = "cls"
     head: str = "transformer"  #: "transformer" (order-aware) | "mean" (the article's baseline)
     num_frames: int = 8  #: T, number of learned temporal positions (= ClipConfig.num_frames)
     temporal_dim: int | None = None  #: width of the temporal transformer (None: backbone width)
@@ -92,13 +90,11 @@ class ModelConfig:
     temporal_mlp_ratio: float = 2.0
     causal: bool = False  #: each time step attends only to the past (streaming-friendly)
     pool: str = "cls"  #: "cls" (token appended after the frames) | "last" | "mean"
-    #: temporal tokens carry what *changes*: each frame's embedding minus the clip
-    #: average (LayerNorm-ed: small changes become as loud as the scene), plus the
-    #: average itself (what stays the same)
-    temporal_delta: bool = True
-    #: ... and the difference with the previous frame (which way things move), so the
-    #: order of the frames is in the input, not only in the position embeddings
+    #: add to each frame's token the difference with the previous frame's embedding
+    #: (what moved, and which way), so the order is in the input, not only in positions
     motion_tokens: bool = True
+    temporal_delta: bool = False
+    pos_std: float = 0.02
     dropout: float = 0.1  #: in the temporal head
     drop_path: float = 0.0  #: stochastic depth in the backbone
 

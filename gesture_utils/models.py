@@ -75,15 +75,13 @@ class PretrainedFallbackWarning(UserWarning):
 
 # --------------------------------------------------------------------------- small ViTs
 
-#: The series' from-scratch ViT configurations (timm ``VisionTransformer`` arguments, plus
-#: ``conv_stem``/``stem_width`` for :class:`ConvStemPatchEmbed`).  ``vit_gesture_tiny`` is
-#: the CPU default: 64 px frames, a 4-layer convolutional stem down to a 4 x 4 grid of
-#: 16 px "patches" (+ CLS), width 96, 3 blocks (~0.4 M parameters).
+#: The series' from-scratch ViT configurations (timm ``VisionTransformer`` arguments).
+#: ``vit_gesture_tiny`` is the CPU default: 64 px frames, 8 px patches -> 64 tokens + CLS.
 GESTURE_VITS: dict[str, dict[str, Any]] = {
-    "vit_gesture_tiny": dict(img_size=64, patch_size=16, embed_dim=96, depth=3, num_heads=4,
-                             mlp_ratio=2.0, conv_stem=True, stem_width=16),
-    "vit_gesture_small": dict(img_size=96, patch_size=16, embed_dim=128, depth=4, num_heads=4,
-                              mlp_ratio=2.0, conv_stem=True, stem_width=24),
+    "vit_gesture_tiny": dict(img_size=64, patch_size=8, embed_dim=128, depth=3, num_heads=4,
+                             mlp_ratio=2.0),
+    "vit_gesture_small": dict(img_size=96, patch_size=8, embed_dim=192, depth=4, num_heads=3,
+                              mlp_ratio=3.0),
 }
 
 
@@ -120,7 +118,7 @@ class ConvStemPatchEmbed(PatchEmbed):
 def _gesture_cfg(img_size: int) -> dict[str, Any]:
     return dict(url="", num_classes=1000, input_size=(3, img_size, img_size), pool_size=None,
                 crop_pct=1.0, interpolation="bilinear", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-                first_conv="patch_embed.proj.0", classifier="head")
+                first_conv="patch_embed.proj", classifier="head")
 
 
 #: timm looks up the pretrained config of a registered model in its module's
@@ -140,13 +138,13 @@ def _create_gesture_vit(name: str, pretrained: bool = False, **kwargs: Any) -> V
 
 @register_model
 def vit_gesture_tiny(pretrained: bool = False, **kwargs: Any) -> VisionTransformer:
-    """ViT 64 px, conv stem to 16 px patches, width 96, depth 3, 4 heads; from scratch."""
+    """ViT 64 px / patch 8, width 128, depth 3, 4 heads (~0.4 M parameters), from scratch."""
     return _create_gesture_vit("vit_gesture_tiny", pretrained, **kwargs)
 
 
 @register_model
 def vit_gesture_small(pretrained: bool = False, **kwargs: Any) -> VisionTransformer:
-    """ViT 96 px, conv stem to 16 px patches, width 128, depth 4, 4 heads; from scratch."""
+    """ViT 96 px / patch 8, width 192, depth 4, 3 heads (~1.8 M parameters), from scratch."""
     return _create_gesture_vit("vit_gesture_small", pretrained, **kwargs)
 
 
@@ -423,11 +421,7 @@ class TemporalTransformerHead(nn.Module):
             raise GestureError(f"clip has {T} frames but the temporal head knows "
                                f"{self.num_frames} positions (ModelConfig.num_frames)")
         if self.delta_norm is not None:
-            if self.causal:  # running average: step t only sees steps <= t
-                steps = torch.arange(1, T + 1, device=emb.device, dtype=emb.dtype).view(1, T, 1)
-                mean = emb.cumsum(dim=1) / steps
-            else:
-                mean = emb.mean(dim=1, keepdim=True)
+            mean = emb.mean(dim=1, keepdim=True)
             x = self.proj(self.delta_norm(emb - mean)) + self.context(mean) + self.pos_embed[:, :T]
         else:
             x = self.proj(emb) + self.pos_embed[:, :T]
@@ -630,7 +624,7 @@ def build_model(model_cfg: ModelConfig, num_classes: int, labels: Sequence[str] 
             depth=model_cfg.temporal_depth, num_heads=model_cfg.temporal_heads,
             mlp_ratio=model_cfg.temporal_mlp_ratio, dropout=model_cfg.dropout,
             causal=model_cfg.causal, pool=model_cfg.pool, motion=model_cfg.motion_tokens,
-            delta=model_cfg.temporal_delta)
+            delta=model_cfg.temporal_delta, pos_std=model_cfg.pos_std)
     return ViTTemporal(backbone, head, model_cfg, labels, frame_pool=frame_pool)
 
 
