@@ -12,14 +12,18 @@ STAMP  := $(VENV)/.gesture-installed
 #   make test TORCH_SPEC="torch torchvision"
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 NOTEBOOKS  := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+# The student edition (`make student`: solutions removed); CI runs it after the
+# teacher's notebooks, so it finds their artefacts and stays a quick second pass.
+STUDENT    := $(sort $(wildcard notebooks/student/[0-9][0-9]_*.ipynb))
 EXECUTED   ?= artifacts/executed
 
-.PHONY: install tutorial test unit notebooks lint lab clean help
+.PHONY: install tutorial test unit notebooks student lint lab clean help
 
 help:
 	@echo "make tutorial  - set up, then run all notebooks in order (full mode) into $(EXECUTED)/"
 	@echo "make test      - set up, then unit tests + notebooks in QUICK mode (CI)"
 	@echo "make lab       - set up, then start JupyterLab"
+	@echo "make student   - rebuild notebooks/student/ (solutions removed) after editing a notebook"
 	@echo "make unit | notebooks | lint | clean"
 
 $(STAMP): pyproject.toml
@@ -33,25 +37,29 @@ install: $(STAMP)
 tutorial: $(STAMP)
 	@mkdir -p $(EXECUTED)
 	@for nb in $(NOTEBOOKS); do \
-	  echo "== $$nb"; \
+	  echo "== $$nb"; start=$$(date +%s); \
 	  MPLBACKEND=Agg $(BIN)/jupyter nbconvert --to notebook --execute \
 	    --ExecutePreprocessor.timeout=-1 --output-dir $(EXECUTED) "$$nb" || exit 1; \
+	  echo "   $$nb ran in $$(( $$(date +%s) - start )) s"; \
 	done
 	@echo "Executed notebooks are in $(EXECUTED)/, models and figures in artifacts/"
 
 test: $(STAMP) lint
 	GESTURE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -p no:cacheprovider \
-	  tests notebooks --nbval-lax --nbval-current-env
+	  tests $(NOTEBOOKS) $(STUDENT) --nbval-lax --nbval-current-env
 
 unit: $(STAMP)
 	GESTURE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -p no:cacheprovider tests
 
 notebooks: $(STAMP)
 	GESTURE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -p no:cacheprovider \
-	  notebooks --nbval-lax --nbval-current-env
+	  $(NOTEBOOKS) $(STUDENT) --nbval-lax --nbval-current-env
+
+student: $(STAMP)
+	$(BIN)/python tools/make_student.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check gesture_utils tests benchmarks
+	$(BIN)/ruff check gesture_utils tests benchmarks tools
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

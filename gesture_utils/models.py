@@ -4,13 +4,24 @@
 Shapes, for a batch of ``B`` clips of ``T`` frames ``C x H x W``::
 
     clip   (B, T, C, H, W) --flatten--> (B*T, C, H, W)
-           --backbone (timm ViT, num_classes=0)--> (B*T, D)  CLS token after the final norm
+           --backbone (timm ViT, num_classes=0).forward_features--> (B*T, 1+P, D)
+             CLS + P patch tokens after the backbone's final norm
+           --frame pool--> (B*T, D)   "tokens": the P patch tokens flattened + Linear
+                                      "cls": the CLS token (timm's own pooling)
            --unflatten--> (B, T, D)                          = encode_frames(clip)
     head   "mean":        mean over T -> (B, D) -> Linear -> (B, K)   order-blind baseline
-           "transformer": + learned temporal positions (1, T, D), a CLS token appended
-                          after the frames (B, T+1, D), timm Blocks (optionally causal),
-                          LayerNorm, pool -> (B, D) -> Linear -> (B, K)
+           "transformer": tokens = LN(e_t - mean) (what changed) + mean (what stays)
+                          + (e_t - e_{t-1}) (which way) + learned position -> (B, T, d),
+                          a CLS token appended after the frames (B, T+1, d), timm
+                          Blocks (optionally causal), LayerNorm, pool -> Linear -> (B, K)
                                                              = classify_embeddings(emb)
+
+Why "tokens" and the change/motion inputs are the default: trained from scratch on a
+CPU budget, a model that must *learn* where the hand is (CLS pooling) and *learn* that
+order matters (positions alone) stalls at the order-blind solution -- it tells a
+horizontal from a vertical swipe but not left from right.  Keeping each patch in its
+slot and feeding frame differences makes position and direction visible from the first
+step (measured in ``benchmarks/bench_training.py``; notebook 03 shows it).
 
 ``forward`` is ``classify_embeddings(encode_frames(x))``.  The two halves are separate
 entry points so a stream can encode each new frame once and keep the last ``T``
@@ -75,40 +86,48 @@ class PretrainedFallbackWarning(UserWarning):
 
 # --------------------------------------------------------------------------- small ViTs
 
-#: The series' from-scratch ViT configurations (timm ``VisionTransformer`` arguments).
-#: ``vit_gesture_tiny`` is the CPU default: 64 px frames, 8 px patches -> 64 tokens + CLS.
+#: The series' from-scratch ViT configurations (timm ``VisionTransformer`` arguments, plus
+#: ``conv_stem``/``stem_width``/``first_stride`` for :class:`ConvStemPatchEmbed`).
+#: ``vit_gesture_tiny`` is the CPU default: 64 px frames, a 4-layer convolutional stem
+#: down to a 4 x 4 grid of 16 px "patches" (+ CLS), width 128, 3 blocks.
 GESTURE_VITS: dict[str, dict[str, Any]] = {
-    "vit_gesture_tiny": dict(img_size=64, patch_size=8, embed_dim=128, depth=3, num_heads=4,
-                             mlp_ratio=2.0),
-    "vit_gesture_small": dict(img_size=96, patch_size=8, embed_dim=192, depth=4, num_heads=3,
-                              mlp_ratio=3.0),
+    "vit_gesture_tiny": dict(img_size=64, patch_size=16, embed_dim=128, depth=3, num_heads=4,
+                             mlp_ratio=2.0, conv_stem=True, stem_width=16),
+    "vit_gesture_small": dict(img_size=96, patch_size=16, embed_dim=128, depth=4, num_heads=4,
+                              mlp_ratio=2.0, conv_stem=True, stem_width=24),
 }
 
 
 class ConvStemPatchEmbed(PatchEmbed):
     """timm ``PatchEmbed`` whose single ``patch x patch`` convolution is replaced by a
-    stack of 3x3 stride-2 convolutions (BatchNorm + ReLU), then a 1x1 projection.
+    small convolutional stem: 3x3 stride-2 convolutions (BatchNorm + ReLU, widths
+    doubling from ``stem_width``) until the total stride is ``patch_size``, then a 1x1
+    projection to ``embed_dim``.  ``first_stride > 1`` starts with a cheaper
+    ``first_stride x first_stride`` patchify convolution instead of the first 3x3 ones.
 
-    ``log2(patch_size)`` convolutions reach the same ``(H/p) x (W/p)`` token grid;
-    their local, overlapping filters give a ViT trained from scratch on little data the
+    It reaches the same ``(H/p) x (W/p)`` token grid as the plain patchify convolution;
+    its local, overlapping filters give a ViT trained from scratch on little data the
     locality bias it otherwise has to learn (Xiao et al., 2021, "Early convolutions help
     transformers see better").  Everything after the stem is the plain timm ViT.
     """
 
     def __init__(self, img_size: Any = 224, patch_size: Any = 16, in_chans: int = 3,
                  embed_dim: int = 768, bias: bool = True, stem_width: int = 16,
-                 **kwargs: Any) -> None:
+                 first_stride: int = 1, **kwargs: Any) -> None:
         super().__init__(img_size=img_size, patch_size=patch_size, in_chans=in_chans,
                          embed_dim=embed_dim, bias=bias, **kwargs)
         p = self.patch_size[0]
-        n = int(round(math.log2(p)))
-        if 2 ** n != p or self.patch_size[0] != self.patch_size[1]:
-            raise GestureError(f"a conv stem needs a square power-of-two patch size, got {patch_size}")
+        n = int(round(math.log2(p / first_stride))) if p >= first_stride else -1
+        if n < 0 or first_stride * 2 ** n != p or self.patch_size[0] != self.patch_size[1]:
+            raise GestureError(f"a conv stem needs a square patch size = first_stride x 2^k, "
+                               f"got patch {patch_size} and first_stride {first_stride}")
+        patchify = first_stride > 1
         layers: list[nn.Module] = []
         c = in_chans
-        for i in range(n):
+        for i in range(n + int(patchify)):
             w = min(embed_dim, stem_width * 2 ** i)
-            layers += [nn.Conv2d(c, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w),
+            k, st, pad = (first_stride, first_stride, 0) if (patchify and i == 0) else (3, 2, 1)
+            layers += [nn.Conv2d(c, w, k, stride=st, padding=pad, bias=False), nn.BatchNorm2d(w),
                        nn.ReLU(inplace=True)]
             c = w
         layers.append(nn.Conv2d(c, embed_dim, 1, bias=bias))
@@ -118,7 +137,7 @@ class ConvStemPatchEmbed(PatchEmbed):
 def _gesture_cfg(img_size: int) -> dict[str, Any]:
     return dict(url="", num_classes=1000, input_size=(3, img_size, img_size), pool_size=None,
                 crop_pct=1.0, interpolation="bilinear", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-                first_conv="patch_embed.proj", classifier="head")
+                first_conv="patch_embed.proj.0", classifier="head")
 
 
 #: timm looks up the pretrained config of a registered model in its module's
@@ -130,21 +149,22 @@ default_cfgs: dict[str, dict[str, Any]] = {
 
 def _create_gesture_vit(name: str, pretrained: bool = False, **kwargs: Any) -> VisionTransformer:
     args = {**GESTURE_VITS[name], **kwargs}
+    stem = {k: args.pop(k) for k in ("stem_width", "first_stride") if k in args}
     if args.pop("conv_stem", False):
-        args["embed_layer"] = partial(ConvStemPatchEmbed, stem_width=args.pop("stem_width", 16))
+        args["embed_layer"] = partial(ConvStemPatchEmbed, **stem)
     return build_model_with_cfg(VisionTransformer, name, pretrained,
                                 pretrained_filter_fn=checkpoint_filter_fn, **args)
 
 
 @register_model
 def vit_gesture_tiny(pretrained: bool = False, **kwargs: Any) -> VisionTransformer:
-    """ViT 64 px / patch 8, width 128, depth 3, 4 heads (~0.4 M parameters), from scratch."""
+    """ViT 64 px, conv stem to 16 px patches, width 128, depth 3, 4 heads; from scratch."""
     return _create_gesture_vit("vit_gesture_tiny", pretrained, **kwargs)
 
 
 @register_model
 def vit_gesture_small(pretrained: bool = False, **kwargs: Any) -> VisionTransformer:
-    """ViT 96 px / patch 8, width 192, depth 4, 3 heads (~1.8 M parameters), from scratch."""
+    """ViT 96 px, conv stem to 16 px patches, width 128, depth 4, 4 heads; from scratch."""
     return _create_gesture_vit("vit_gesture_small", pretrained, **kwargs)
 
 
@@ -363,17 +383,24 @@ class MeanPoolHead(nn.Module):
 
 
 class TemporalTransformerHead(nn.Module):
-    """Order-aware head: frame + motion tokens, learned temporal positions, timm
+    """Order-aware head: change / motion tokens with learned temporal positions, timm
     ``Block``s, pooling and a linear classifier.
 
-    ``(B, T, D_in) -> (B, K)`` for any ``T <= num_frames``.  Token ``t`` is
-    ``proj(e_t) + motion(g * (e_t - e_{t-1})) + pos_t`` (``motion=True``; the first
-    frame's difference is 0): the difference with the previous frame says *what moved
-    which way*, so the order of the frames is in the input itself instead of having to
-    be discovered through the position embeddings (reversing a clip negates it).  A
-    learned CLS token is appended *after* the frames (so even a causal mask lets it see
-    every frame), then ``depth`` timm Blocks (``causal``: step t attends to steps <= t
-    only), LayerNorm, pooling (``cls``: the CLS output; ``last``: the last frame's
+    ``(B, T, D_in) -> (B, K)`` for any ``T <= num_frames``.  Token ``t`` is built from the
+    frame embeddings ``e``:
+
+    * ``delta=True``: ``proj(LN(e_t - mean)) + context(mean)``: how frame t differs from
+      the clip's average (LayerNorm makes small changes as loud as the scene) plus the
+      average itself; ``causal`` uses the running average of steps ``<= t``;
+      ``delta=False``: ``proj(e_t)``;
+    * ``motion=True``: ``+ motion(g * (e_t - e_{t-1}))`` (0 for the first frame): what
+      moved which way, so the order of the frames is in the input itself (reversing a
+      clip negates it) instead of having to be discovered through the positions;
+    * ``+ pos_t``, a learned position.
+
+    A learned CLS token is appended *after* the frames (so even a causal mask lets it
+    see every frame), then ``depth`` timm Blocks (``causal``: step t attends to steps
+    <= t only), LayerNorm, pooling (``cls``: the CLS output; ``last``: the last frame's
     output; ``mean``: the average of the frame outputs) and the classifier.  Built from
     timm's ``Block``/``Attention`` so :func:`gesture_utils.attention.capture_attention`
     can record its attention maps.
@@ -421,7 +448,11 @@ class TemporalTransformerHead(nn.Module):
             raise GestureError(f"clip has {T} frames but the temporal head knows "
                                f"{self.num_frames} positions (ModelConfig.num_frames)")
         if self.delta_norm is not None:
-            mean = emb.mean(dim=1, keepdim=True)
+            if self.causal:  # running average: step t only sees steps <= t
+                steps = torch.arange(1, T + 1, device=emb.device, dtype=emb.dtype).view(1, T, 1)
+                mean = emb.cumsum(dim=1) / steps
+            else:
+                mean = emb.mean(dim=1, keepdim=True)
             x = self.proj(self.delta_norm(emb - mean)) + self.context(mean) + self.pos_embed[:, :T]
         else:
             x = self.proj(emb) + self.pos_embed[:, :T]
@@ -624,7 +655,7 @@ def build_model(model_cfg: ModelConfig, num_classes: int, labels: Sequence[str] 
             depth=model_cfg.temporal_depth, num_heads=model_cfg.temporal_heads,
             mlp_ratio=model_cfg.temporal_mlp_ratio, dropout=model_cfg.dropout,
             causal=model_cfg.causal, pool=model_cfg.pool, motion=model_cfg.motion_tokens,
-            delta=model_cfg.temporal_delta, pos_std=model_cfg.pos_std)
+            delta=model_cfg.temporal_delta)
     return ViTTemporal(backbone, head, model_cfg, labels, frame_pool=frame_pool)
 
 

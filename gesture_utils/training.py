@@ -129,7 +129,8 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
         {"params": ps, "weight_decay": 0.0 if no_decay else cfg.weight_decay,
          "lr": cfg.lr * (cfg.backbone_lr_scale if is_backbone else 1.0)}
         for (is_backbone, no_decay), ps in sorted(groups.items())]
-    return torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                             foreach=True)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig,

@@ -56,9 +56,14 @@ def _clip(b: int = 2, t: int = T, s: int = S, seed: int = 1) -> torch.Tensor:
     dict(head="transformer"),
     dict(head="transformer", causal=True, pool="last"),
     dict(head="transformer", pool="mean", temporal_dim=64, temporal_heads=2),
+    dict(head="transformer", temporal_delta=False, motion_tokens=False),
+    dict(frame_pool="cls"),
+    dict(frame_pool="spatial"),
     dict(backbone="vit_gesture_small", image_size=None),
     dict(backbone="vit_tiny_patch16_224", image_size=S),  # any timm ViT by name
-], ids=["mean", "transformer", "causal-last", "mean-pool-projected", "small", "timm-vit-tiny"])
+    dict(backbone="vit_tiny_patch16_224", image_size=S, frame_pool="cls"),
+], ids=["mean", "transformer", "causal-last", "mean-pool-projected", "plain-tokens", "cls",
+        "spatial", "small", "timm-vit-tiny", "timm-vit-tiny-cls"])
 def test_forward_shapes_and_entry_points_compose(override):
     model = _model(**override)
     s = model.clip.image_size
@@ -90,6 +95,9 @@ def test_clip_config_comes_from_the_backbone_data_config():
                                     std=(0.5, 0.5, 0.5))
     default = build_model(ModelConfig(), K)
     assert default.clip.image_size == models.GESTURE_VITS["vit_gesture_tiny"]["img_size"]
+    # the model's default input is the datasets' default clip
+    assert (default.clip.num_frames, default.clip.image_size) == (
+        ClipConfig().num_frames, ClipConfig().image_size)
     assert default.clip.num_frames == ModelConfig().num_frames == ClipConfig().num_frames
     # a timm ViT with ImageNet normalisation: mean/std/size are timm's own resolution
     deit = build_model(ModelConfig(backbone="deit_tiny_patch16_224", image_size=48,
@@ -99,12 +107,33 @@ def test_clip_config_comes_from_the_backbone_data_config():
     assert deit.clip.image_size == 48 and deit.clip.mean != (0.5, 0.5, 0.5)
 
 
-def test_backbone_embedding_is_the_normed_cls_token():
-    model = _model()
-    x = _clip()[:, 0]
+def test_frame_embedding_comes_from_the_backbones_normed_tokens():
+    x = _clip()
+    tokens_model = _model()
+    cls_model = _model(frame_pool="cls")
     with torch.no_grad():
-        tokens = model.backbone.forward_features(x)  # (B, 1+N, D), final norm applied
-        assert torch.equal(model.backbone(x), tokens[:, 0])
+        # default: every patch token after the final norm, flattened in grid order
+        feats = tokens_model.backbone.forward_features(x.flatten(0, 1))  # (B*T, 1+P, D)
+        expected = tokens_model.frame_pool(feats[:, 1:]).unflatten(0, (2, T))
+        torch.testing.assert_close(tokens_model.encode_frames(x), expected)
+        # "cls": timm's own pooling = the CLS token after the final norm
+        feats = cls_model.backbone.forward_features(x.flatten(0, 1))
+        torch.testing.assert_close(cls_model.encode_frames(x), feats[:, 0].unflatten(0, (2, T)))
+    # the conv stem reaches the same token grid as a 16 px patchify convolution
+    grid = tokens_model.backbone.patch_embed.grid_size
+    assert feats.shape[1] == 1 + grid[0] * grid[1] == 1 + (S // 16) ** 2
+
+
+def test_conv_stem_variants_reach_the_patch_grid():
+    from gesture_utils.models import ConvStemPatchEmbed
+
+    x = torch.randn(2, 3, 64, 64)
+    for first_stride, n_convs in [(1, 4), (2, 4), (4, 3)]:
+        stem = ConvStemPatchEmbed(img_size=64, patch_size=16, embed_dim=32, first_stride=first_stride)
+        assert stem(x).shape == (2, 16, 32)  # (B, 4 x 4 tokens, D)
+        assert sum(isinstance(m, torch.nn.Conv2d) for m in stem.proj) == n_convs + 1
+    with pytest.raises(GestureError, match="patch"):
+        ConvStemPatchEmbed(img_size=64, patch_size=12, embed_dim=32)
 
 
 def test_bad_settings_are_refused():
@@ -143,9 +172,10 @@ def test_mean_head_cannot_tell_a_clip_from_its_time_reversal_but_the_transformer
                                    rtol=1e-6, atol=1e-6)
 
 
-def test_causal_head_outputs_do_not_depend_on_future_frames():
+@pytest.mark.parametrize("delta", [True, False])
+def test_causal_head_outputs_do_not_depend_on_future_frames(delta):
     head = TemporalTransformerHead(32, K, num_frames=6, depth=2, num_heads=4, causal=True,
-                                   pool="last").eval()
+                                   pool="last", delta=delta).eval()
     emb = torch.randn(2, 6, 32)
     changed = emb.clone()
     changed[:, 4:] = torch.randn(2, 2, 32)
@@ -156,7 +186,7 @@ def test_causal_head_outputs_do_not_depend_on_future_frames():
         # the prefix's last output is the streaming answer after 4 frames
         torch.testing.assert_close(head(emb[:, :4]), head(changed[:, :4]))
     # a non-causal head does look ahead
-    full = TemporalTransformerHead(32, K, num_frames=6, depth=2, num_heads=4).eval()
+    full = TemporalTransformerHead(32, K, num_frames=6, depth=2, num_heads=4, delta=delta).eval()
     with torch.no_grad():
         assert (full.encode(emb)[:, :4] - full.encode(changed)[:, :4]).abs().max() > 1e-3
 
@@ -170,6 +200,25 @@ def test_temporal_head_is_built_from_timm_blocks_for_attention_capture():
     # one temporal block: (B, heads, T+1, T+1) with the CLS token appended last
     assert len(cap.maps) == 1 and cap.maps[0].shape == (2, CFG.temporal_heads, T + 1, T + 1)
     torch.testing.assert_close(cap.maps[0].sum(-1), torch.ones(2, CFG.temporal_heads, T + 1))
+
+
+def test_temporal_tokens_match_a_hand_computation():
+    """token_t = proj(LN(e_t - mean)) + context(mean) + motion(g * (e_t - e_{t-1})) + pos_t"""
+    head = TemporalTransformerHead(16, K, num_frames=5, depth=1, num_heads=4, delta=True).eval()
+    emb = torch.randn(2, 5, 16)
+    mean = emb.mean(1, keepdim=True)
+    prev = torch.cat([emb[:, :1], emb[:, :-1]], 1)
+    ln = torch.nn.functional.layer_norm(emb - mean, (16,), head.delta_norm.weight,
+                                        head.delta_norm.bias)
+    expected = (head.proj(ln) + head.context(mean) + head.motion(head.motion_gain * (emb - prev))
+                + head.pos_embed)
+    with torch.no_grad():
+        torch.testing.assert_close(head.tokens(emb), expected)
+    # reversing time negates the motion input: d'_t = -d_{T-t}
+    rev = emb.flip(1)
+    d = emb - prev
+    d_rev = rev - torch.cat([rev[:, :1], rev[:, :-1]], 1)
+    torch.testing.assert_close(d_rev[:, 1:], -d.flip(1)[:, :-1])
 
 
 def test_mean_pool_head_matches_a_hand_computation():
@@ -226,9 +275,10 @@ def test_local_weights_file_initialises_the_backbone(tmp_path, suffix):
                                  loaded.backbone.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
     assert loaded.init_source == f"file:{path.name}"
-    x = _clip()
+    x = _clip()[:, 0]
     with torch.no_grad():
-        torch.testing.assert_close(loaded.encode_frames(x), source.encode_frames(x))
+        torch.testing.assert_close(loaded.backbone.forward_features(x),
+                                   source.backbone.forward_features(x))
 
 
 def test_timm_style_pretrained_cfg_overlay_file_is_accepted(tmp_path):
@@ -297,7 +347,7 @@ def test_corrupt_and_foreign_files_are_refused(tmp_path):
     plain = tmp_path / "plain_state_dict.pt"
     torch.save(_model().state_dict(), plain)
     evil = tmp_path / "evil.pt"
-    evil.write_bytes(pickle.dumps(warnings.WarningMessage))  # an arbitrary global
+    evil.write_bytes(pickle.dumps(warnings.WarningMessage, protocol=2))  # an arbitrary global
     text = tmp_path / "notes.pt"
     text.write_text("hello")
     for path, what in [(truncated, "readable"), (plain, "not a gesture_utils"),

@@ -214,7 +214,7 @@ def test_mean_head_confuses_left_and_right_where_the_transformer_does_not():
     x, y = _left_and_reversed(6)
     data = TensorDataset(x, y)
     labels = ["swipe_left", "swipe_right"]
-    cfg = TrainConfig(epochs=40, batch_size=len(y), lr=3e-3, warmup_epochs=0, weight_decay=0.0,
+    cfg = TrainConfig(epochs=60, batch_size=len(y), lr=3e-3, warmup_epochs=0, weight_decay=0.0,
                       label_smoothing=0.0, device="cpu", augment=False)
     acc = {}
     for head in ("mean", "transformer"):

@@ -1,91 +1,137 @@
 """Build the student edition of the series: ``notebooks/student/NN_*.ipynb``.
 
-Each cell tagged ``solution`` is replaced by an empty code cell that invites the
-learner's own answer; outputs and execution counts are stripped. ``--check`` exits
-non-zero (naming the stale files) when the committed copies differ from what would be
-built, which CI uses to keep them up to date.
+Each cell tagged ``solution`` is replaced by a code cell tagged ``exercise`` that holds
+only a comment inviting the learner's own answer; outputs and execution counts are
+stripped; the Colab badge points at the student copy. ``--check`` writes nothing and
+exits non-zero (naming the stale files) when the committed copies differ from what
+would be built; ``tests/test_student.py`` runs the same check in-process.
 
-    python tools/make_student.py          # (re)build the copies
-    python tools/make_student.py --check  # verify they are current
+    make student                            # (re)build the copies
+    python tools/make_student.py --check    # verify they are current
+
+A student copy must still run from top to bottom, so no cell outside the exercises may
+use a name that only a solution cell defines (``tests/test_student.py`` checks this).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 from pathlib import Path
+
+import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "notebooks"
 TARGET = SOURCE / "student"
 PLACEHOLDER = "# Your solution here. (The teacher's edition in notebooks/ has one.)\n"
 NOTE = ("> **Student edition.** Solutions are removed; the full notebook is "
-        "`notebooks/{name}`.\n")
+        "`notebooks/{name}`.")
+
+
+def _src(cell: dict) -> str:
+    s = cell.get("source", "")
+    return "".join(s) if isinstance(s, list) else s
 
 
 def student_copy(nb: dict, name: str) -> dict:
-    """The student edition of notebook ``nb`` (a parsed .ipynb dict)."""
+    """The student edition of notebook ``nb`` (a parsed .ipynb dict) named ``name``."""
     out = copy.deepcopy(nb)
     cells = []
     for cell in out["cells"]:
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
-        if "solution" in cell.get("metadata", {}).get("tags", []):
-            tags = [t for t in cell["metadata"]["tags"] if t != "solution"] + ["exercise"]
-            cell = {"cell_type": "code", "execution_count": None, "id": cell.get("id", ""),
-                    "metadata": {"tags": tags}, "outputs": [], "source": PLACEHOLDER}
-            if not cell["id"]:
-                del cell["id"]
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "solution" in tags:
+            new = {"cell_type": "code", "execution_count": None,
+                   "metadata": {"tags": [t for t in tags if t != "solution"] + ["exercise"]},
+                   "outputs": [], "source": PLACEHOLDER}
+            if cell.get("id"):
+                new["id"] = cell["id"]
+            cell = new
         cells.append(cell)
     first = cells[0]
-    src = first["source"] if isinstance(first["source"], str) else "".join(first["source"])
-    first["source"] = src.replace(f"notebooks/{name}", f"notebooks/student/{name}") + "\n\n" + NOTE.format(name=name)
+    first["source"] = (_src(first).replace(f"notebooks/{name}", f"notebooks/student/{name}")
+                       + "\n\n" + NOTE.format(name=name))
     out["cells"] = cells
     return out
 
 
 def render(nb: dict) -> str:
-    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    """The file text nbformat writes for ``nb`` (sorted keys, one-space indent)."""
+    return nbformat.writes(nbformat.from_dict(nb), version=4) + "\n"
 
 
-def build(check: bool) -> int:
-    stale = []
-    sources = sorted(SOURCE.glob("[0-9][0-9]_*.ipynb"))
-    if not sources:
+def sources(root: Path = SOURCE) -> list[Path]:
+    """The teacher notebooks ``NN_*.ipynb`` directly under ``root``."""
+    return sorted(root.glob("[0-9][0-9]_*.ipynb"))
+
+
+def expected(root: Path = SOURCE) -> dict[str, str]:
+    """File name -> text of every student copy that ``root``'s notebooks produce."""
+    return {p.name: render(student_copy(nbformat.reads(p.read_text(encoding="utf-8"), as_version=4),
+                                        p.name))
+            for p in sources(root)}
+
+
+def problems(root: Path = SOURCE, target: Path | None = None) -> list[str]:
+    """Why the copies in ``target`` (default ``root/student``) are not current; [] if they
+    are. Writes nothing."""
+    target = root / "student" if target is None else target
+    want = expected(root)
+    if not want:
+        return [f"{root}: no notebooks found"]
+    out = []
+    for name, text in want.items():
+        dest = target / name
+        if not dest.exists():
+            out.append(f"{dest} is missing")
+        elif dest.read_text(encoding="utf-8") != text:
+            out.append(f"{dest} is out of date")
+    out += [f"{p} has no teacher notebook" for p in sorted(target.glob("*.ipynb"))
+            if p.name not in want]
+    return out
+
+
+def build(root: Path = SOURCE, target: Path | None = None) -> int:
+    """Write the copies that changed (atomically), remove orphans; returns how many
+    were rewritten."""
+    target = root / "student" if target is None else target
+    target.mkdir(exist_ok=True)
+    want, rebuilt = expected(root), 0
+    for name, text in want.items():
+        dest = target / name
+        if not dest.exists() or dest.read_text(encoding="utf-8") != text:
+            tmp = dest.with_name(f".{name}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(dest)
+            rebuilt += 1
+    for p in target.glob("*.ipynb"):
+        if p.name not in want:
+            p.unlink()
+    return rebuilt
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="verify instead of writing")
+    args = ap.parse_args(argv)
+    if not sources():
         print(f"{SOURCE}: no notebooks found", file=sys.stderr)
         return 2
-    TARGET.mkdir(exist_ok=True)
-    wanted = set()
-    for path in sources:
-        text = render(student_copy(json.loads(path.read_text(encoding="utf-8")), path.name))
-        dest = TARGET / path.name
-        wanted.add(dest.name)
-        current = dest.read_text(encoding="utf-8") if dest.exists() else None
-        if current != text:
-            stale.append(dest)
-            if not check:
-                tmp = dest.with_suffix(".tmp")
-                tmp.write_text(text, encoding="utf-8")
-                tmp.replace(dest)
-    extra = [p for p in TARGET.glob("*.ipynb") if p.name not in wanted]
-    if check:
-        problems = [f"{p.relative_to(ROOT)} is out of date" for p in stale]
-        problems += [f"{p.relative_to(ROOT)} has no teacher notebook" for p in extra]
-        for line in problems:
+    if args.check:
+        found = problems()
+        for line in found:
             print(line, file=sys.stderr)
-        if problems:
-            print("run `make student` and commit the result", file=sys.stderr)
-        return 1 if problems else 0
-    for p in extra:
-        p.unlink()
-    print(f"student edition: {len(sources)} notebooks in {TARGET.relative_to(ROOT)}/ "
-          f"({len(stale)} rebuilt)")
+        if found:
+            print("run `make student` and commit notebooks/student/", file=sys.stderr)
+        return 1 if found else 0
+    rebuilt = build()
+    print(f"student edition: {len(sources())} notebooks in {TARGET.relative_to(ROOT)}/ "
+          f"({rebuilt} rebuilt)")
     return 0
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="verify instead of writing")
-    sys.exit(build(ap.parse_args().check))
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The student edition, ``notebooks/student/`` (issue 8; built by ``make student``).
+
+The committed copies must equal what tools/make_student.py builds from the teacher's
+notebooks right now (so editing a notebook without ``make student`` fails here), every
+solution must be gone, and nothing outside the exercises may depend on a solution, so
+the copies still run top to bottom (``make test`` executes them after the teacher's).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from IPython.core.inputtransformer2 import TransformerManager
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+_spec = importlib.util.spec_from_file_location("make_student", ROOT / "tools" / "make_student.py")
+make_student = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_student)
+
+
+def _load(path: Path) -> nbformat.NotebookNode:
+    return nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+
+
+def _tags(cell) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def test_student_copies_are_up_to_date():
+    problems = make_student.problems()
+    assert not problems, "\n".join(problems) + "\nrun `make student` and commit notebooks/student/"
+
+
+def test_check_notices_an_edited_notebook_and_an_orphan(tmp_path: Path):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    shutil.copy(NOTEBOOKS[0], src / NOTEBOOKS[0].name)
+    assert make_student.problems(src) == [f"{src / 'student' / NOTEBOOKS[0].name} is missing"]
+    assert make_student.build(src) == 1 and make_student.problems(src) == []
+    assert make_student.build(src) == 0                      # nothing to rebuild
+    nb = _load(src / NOTEBOOKS[0].name)
+    nb.cells[-1].source += "\nOne more line."
+    (src / NOTEBOOKS[0].name).write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+    (src / "student" / "99_gone.ipynb").write_text("{}")
+    assert make_student.problems(src) == [f"{src / 'student' / NOTEBOOKS[0].name} is out of date",
+                                          f"{src / 'student' / '99_gone.ipynb'} has no teacher notebook"]
+    make_student.build(src)
+    assert make_student.problems(src) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_student_copy_hides_solutions_and_keeps_the_rest(path: Path):
+    teacher = _load(path)
+    student = _load(ROOT / "notebooks" / "student" / path.name)
+    assert len(student.cells) == len(teacher.cells)
+    assert student.metadata == teacher.metadata              # kernelspec, Colab GPU request
+    head = student.cells[0].source
+    assert f"blob/main/notebooks/student/{path.name})" in head, "badge must open the student copy"
+    assert "Student edition" in head
+    n_solutions = 0
+    for t, s in zip(teacher.cells[1:], student.cells[1:], strict=True):
+        if s.cell_type == "code":
+            assert s.outputs == [] and s.execution_count is None
+        if "solution" in _tags(t):
+            n_solutions += 1
+            assert s.cell_type == "code" and "exercise" in _tags(s) and "solution" not in _tags(s)
+            assert s.source == make_student.PLACEHOLDER      # a comment: runs, defines nothing
+        else:
+            assert (s.cell_type, s.source, _tags(s)) == (t.cell_type, t.source, _tags(t))
+    assert n_solutions > 0
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(names a cell binds at any level, names it reads) -- IPython magics translated."""
+    tree = ast.parse(TransformerManager().transform_cell(source))
+    bound, read = set(), set()
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("run_line_magic", "run_cell_magic")
+                and isinstance(node.args[0], ast.Constant)
+                and node.args[0].value in ("time", "timeit", "prun")):
+            code = node.args[-1].value                       # %time stmt: the stmt counts
+            if node.func.attr == "run_line_magic":           # drop options like -n 3 -r 1
+                code = re.sub(r"^\s*(-\w+(\s+\d+)?\s+)*", "", code)
+            b, r = _names(code)
+            bound, read = bound | b, read | r
+        elif isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, ast.Store | ast.Del) else read).add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return bound, read
+
+
+def solution_dependencies(nb) -> list[str]:
+    """Cells outside the exercises that read a name whose latest binding (in notebook
+    order) is in a solution cell: they would break, or silently change, once the
+    solutions are removed."""
+    last_bound_by: dict[str, int] = {}
+    found = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        bound, read = _names(cell.source)
+        if "solution" not in _tags(cell):
+            found += [f"cell {i} reads {name!r} from solution cell {last_bound_by[name]}"
+                      for name in sorted(read) if name in last_bound_by]
+        for name in bound:
+            if "solution" in _tags(cell):
+                last_bound_by[name] = i
+            else:
+                last_bound_by.pop(name, None)
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_cell_depends_on_a_solution(path: Path):
+    assert solution_dependencies(_load(path)) == []
+
+
+def test_solution_dependency_check_can_fail():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1\ny = 2"),
+        nbformat.v4.new_code_cell("x = 10\nz = 3", metadata={"tags": ["solution"]}),
+        nbformat.v4.new_code_cell("%time print(x, y)"),           # x rebound by the solution
+        nbformat.v4.new_code_cell("%timeit -n 2 -r 1 out = z + 1"),  # z read from the solution
+        nbformat.v4.new_code_cell("z = 0"),
+        nbformat.v4.new_code_cell("print(z)"),                    # z rebound outside: fine
+    ])
+    assert solution_dependencies(nb) == ["cell 2 reads 'x' from solution cell 1",
+                                         "cell 3 reads 'z' from solution cell 1"]
