@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             res[f"leak_{key}"] = run
             m = run["model"]
             leak[key] = {"overlay_val": score_on(m, leak_root, cache, ("val",))["acc"],
-                         "overlay_test": score_on(m, leak_root, cache, ("test",))["acc"],
+                         "overlay_test": run["test_acc"],  # run_recipe scored it already
                          "clean_test": score_on(m, root, cache, ("test",))["acc"]}
     shift = None
     if "shift" in parts:

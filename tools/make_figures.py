@@ -126,7 +126,7 @@ FIGURES = ("clip_strip", "confusion", "latency")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # no `choices=` here: argparse checks an empty `nargs="*"` list against them and fails
-    ap.add_argument("figures", nargs="*", metavar="{clip_strip,confusion,latency}",
+    ap.add_argument("figures", nargs="*", metavar="{" + ",".join(FIGURES) + "}",
                     help="which to draw (default: all that can be)")
     ap.add_argument("--artifacts", type=Path, default=None,
                     help="folder with notebook 05 / benchmark results (default: artifacts/)")
