@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from gesture_utils.config import GenerateConfig, ModelConfig, TrainConfig, to_dict  # noqa: E402
 from gesture_utils.datasets import ClipCache, build_datasets, read_labels  # noqa: E402
-from gesture_utils.generation import generate_dataset  # noqa: E402
+from gesture_utils.generation import generate_dataset, is_complete  # noqa: E402
 from gesture_utils.models import build_model  # noqa: E402
 from gesture_utils.paths import artifacts_dir, data_dir  # noqa: E402
 from gesture_utils.training import (  # noqa: E402
@@ -63,6 +63,12 @@ def _load() -> str:
         return " / ".join(f"{v:.1f}" for v in os.getloadavg())
     except OSError:  # pragma: no cover
         return "n/a"
+
+
+def _dataset(path: Path, cfg: GenerateConfig) -> Path:
+    """Load-or-generate; a folder of this benchmark made with older settings is remade."""
+    stale = (path / "manifest.csv").is_file() and not is_complete(path, cfg)
+    return generate_dataset(path, cfg, overwrite=stale, progress=False)
 
 
 def _test_set(root: Path, model_cfg: ModelConfig, cache: ClipCache):
@@ -156,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t = time.perf_counter()
     gen = GenerateConfig()
-    root = generate_dataset(data_dir() / "synthetic", gen, progress=False)
+    root = _dataset(data_dir() / "synthetic", gen)
     print(f"data: {root} ({time.perf_counter() - t:.0f} s to load-or-generate)")
     cache = ClipCache()
     res: dict[str, dict] = {}
@@ -174,8 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     if "leak" in parts:
         # two runs on the overlaid copy: the article's setting (no augmentation) and our
         # recipe (its crops and flips cut and mirror the text, which weakens the leak)
-        leak_root = generate_dataset(data_dir() / "synthetic_overlay", replace(gen, text_overlay=True),
-                                     progress=False)
+        leak_root = _dataset(data_dir() / "synthetic_overlay", replace(gen, text_overlay=True))
         leak = {}
         for key, cfg in (("no_aug", replace(recipe, augment=False)), ("recipe", recipe)):
             run = run_recipe(f"overlay/{key}", leak_root, model_cfg, cfg, cache, None,
@@ -187,8 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                          "clean_test": score_on(m, root, cache, ("test",))["acc"]}
     shift = None
     if "shift" in parts:
-        shift_root = generate_dataset(
-            data_dir() / "synthetic_shifted", replace(gen, **SHIFTED), progress=False)
+        shift_root = _dataset(data_dir() / "synthetic_shifted", replace(gen, **SHIFTED))
         shift = score_on(res["main"]["model"], shift_root, cache)
 
     # ------------------------------------------------------------------ report

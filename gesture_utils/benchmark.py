@@ -6,9 +6,11 @@ Rules the harness follows (each one is a mistake the article's one-line timing m
   and fill caches; we discard ``warmup`` calls and time ``runs`` more, one
   :func:`time.perf_counter` pair per call, and report p50/p95/p99, mean, std and n
   (:class:`LatencyStats`).  A mean alone hides the slow tail a live demo feels.
-* **Same threads for everyone, printed.**  ``torch.set_num_threads(k)`` and ONNX Runtime's
-  ``intra_op_num_threads=k`` are set explicitly; :func:`machine_info` records them with
-  the CPU model, core count and library versions.
+* **Threads set explicitly, printed.**  ``torch.set_num_threads(k)`` and ONNX Runtime's
+  ``intra_op_num_threads`` are set explicitly; :func:`machine_info` records them with
+  the CPU model, core count and library versions.  ONNX Runtime's count is, by default,
+  the faster of 1 and ``k`` *measured* on the clip graph (:func:`pick_ort_threads`): for
+  a ~2 ms model, handing ops between threads can cost more than it saves.
 * **Compare within one run.**  On a shared machine absolute times drift;
   :func:`time_interleaved` calls the backends in turn (A, B, C, B, C, A, ...) so drift hits
   them equally, and ratios measured in one run are what we report.
@@ -36,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -301,6 +303,24 @@ def make_ort_session(path: str | os.PathLike[str], threads: int | None = None,
                                 providers=list(providers or ["CPUExecutionProvider"]))
 
 
+def pick_ort_threads(path: str | os.PathLike[str], x: np.ndarray, candidates: Sequence[int],
+                     warmup: int = 10, runs: int = 40, optimization: str = "all",
+                     spinning: bool | None = False) -> tuple[int, dict[int, float]]:
+    """The intra-op thread count (from ``candidates``) that runs the graph at ``path`` on
+    ``x`` fastest, timed interleaved; returns ``(best, {threads: p50 ms})``.  On 2 cores a
+    ~2 ms model often runs faster on one thread: the hand-off between threads costs more
+    than splitting the small ops saves (notebook 05)."""
+    options = sorted({max(1, int(c)) for c in candidates})
+    fns = {}
+    for t in options:
+        sess = make_ort_session(path, t, optimization=optimization, spinning=spinning)
+        name = sess.get_inputs()[0].name
+        fns[str(t)] = (lambda s=sess, n=name: s.run(None, {n: x}))
+    stats = time_interleaved(fns, warmup, runs)
+    p50 = {t: stats[str(t)].p50_ms for t in options}
+    return min(options, key=lambda t: p50[t]), p50
+
+
 @dataclass
 class Backend:
     """One way to run the model.  Each callable takes numpy float32 input and blocks.
@@ -477,14 +497,16 @@ def model_flops(model: torch.nn.Module, num_frames: int, image_size: int) -> dic
 
 def build_backends(files: ModelFiles, model: torch.nn.Module | None, threads: int,
                    optimization: str = "all", cuda: bool | None = None,
-                   spinning: bool | None = False) -> dict[str, Backend]:
+                   spinning: bool | None = False, ort_threads: int | None = None) -> dict[str, Backend]:
     """Every backend that can run here, in report order.
 
     CPU: ``torch-eager`` (needs the checkpoint), ``ort-fp32``, ``ort-int8`` (if exported).
     GPU, when present: ``torch-cuda`` and ``ort-cuda`` (CUDAExecutionProvider).
+    ``threads``: torch's intra-op threads; ``ort_threads``: ONNX Runtime's (None: ``threads``).
     """
     import onnxruntime as ort
 
+    threads = ort_threads or threads  # from here on: ONNX Runtime's (torch's are process-wide)
     backends: dict[str, Backend] = {}
     if model is not None:
         backends["torch-eager"] = torch_backend(model, "cpu", name="torch-eager")
@@ -541,6 +563,37 @@ def export_for_benchmark(model: torch.nn.Module, out_dir: str | os.PathLike[str]
     return files
 
 
+def resolve_ort_threads(cfg: BenchmarkConfig, threads: int, files: ModelFiles, num_frames: int,
+                        image_size: int, optimization: str = "all",
+                        log: Callable[[str], Any] | None = None) -> tuple[int, dict[int, float]]:
+    """ONNX Runtime's intra-op threads for this run: ``cfg.ort_threads`` (an int), ``threads``
+    (None), or for ``"auto"`` the faster of 1 and ``threads`` on the clip graph
+    (:func:`pick_ort_threads`).  Returns ``(threads, {candidate: p50 ms})``."""
+    choice = cfg.ort_threads
+    if choice is None:
+        return threads, {}
+    if isinstance(choice, str) and choice != "auto":
+        try:
+            choice = int(choice)
+        except ValueError:
+            raise GestureError(f"ort_threads must be a number, 'auto' or None, got {choice!r}") from None
+    if isinstance(choice, int):
+        if choice < 1:
+            raise GestureError(f"ort_threads must be >= 1, got {choice}")
+        return choice, {}
+    if files.onnx is None or threads <= 1:
+        return threads, {}
+    x = np.random.default_rng(0).standard_normal(
+        (1, num_frames, 3, image_size, image_size)).astype(np.float32)
+    best, p50 = pick_ort_threads(files.onnx, x, (1, threads), warmup=max(3, cfg.warmup // 2),
+                                 runs=max(10, min(cfg.runs, 40)), optimization=optimization,
+                                 spinning=cfg.ort_spinning)
+    if log:
+        log("ORT threads: auto -> " + str(best) + " ("
+            + ", ".join(f"{t} thread(s) p50 {v:.2f} ms" for t, v in p50.items()) + ", clip graph, batch 1)")
+    return best, p50
+
+
 def run_benchmark(model_path: str | os.PathLike[str], cfg: BenchmarkConfig | None = None,
                   backends: Sequence[str] | None = None, clip_path: str | os.PathLike[str] | None = None,
                   optimization: str = "all", batch: bool = True, preprocessing: bool = True,
@@ -591,7 +644,10 @@ def run_benchmark(model_path: str | os.PathLike[str], cfg: BenchmarkConfig | Non
             mean, std, labels = model.clip.mean, model.clip.std, list(model.labels)
         model_desc.update(num_frames=num_frames, image_size=image_size, classes=len(labels),
                           files=files.to_dict())
-        available = build_backends(files, model, threads, optimization, spinning=cfg.ort_spinning)
+        ort_threads, ort_p50 = resolve_ort_threads(cfg, threads, files, num_frames, image_size,
+                                                   optimization, say)
+        available = build_backends(files, model, threads, optimization, spinning=cfg.ort_spinning,
+                                   ort_threads=ort_threads)
         if backends is not None:
             unknown = sorted(set(backends) - set(available))
             if unknown:
@@ -600,10 +656,14 @@ def run_benchmark(model_path: str | os.PathLike[str], cfg: BenchmarkConfig | Non
             available = {k: v for k, v in available.items() if k in backends}
         if not available:
             raise input_error(model_path, "no backend can run this model", "export it to ONNX first")
-        return benchmark_backends(available, num_frames, image_size, cfg, threads=threads,
+        cfg = replace(cfg, ort_threads=ort_threads)
+        report = benchmark_backends(available, num_frames, image_size, cfg, threads=threads,
                                   model=model, model_desc=model_desc, mean=mean, std=std,
                                   clip_path=clip_path, optimization=optimization, batch=batch,
                                   preprocessing=preprocessing, log=log)
+        if ort_p50:
+            report["config"]["ort_threads_p50_ms"] = {str(k): v for k, v in ort_p50.items()}
+        return report
 
 
 def benchmark_backends(backends: Mapping[str, Backend], num_frames: int, image_size: int,
@@ -761,6 +821,11 @@ def format_report(report: Mapping[str, Any]) -> str:
                      f"{flops['frame_encoder'] / 1e6:.1f} M · head {flops['head'] / 1e6:.2f} M")
     lines.append(f"bound: {peak / 1e9:.1f} GFLOP/s = {report['peak_flops']['what']}")
     c = report["config"]
+    ort_t = c.get("ort_threads") or c.get("threads")
+    auto = c.get("ort_threads_p50_ms")
+    lines.append(f"threads: torch {c.get('threads')}, ONNX Runtime {ort_t}"
+                 + (" (auto: " + ", ".join(f"{t} -> p50 {v:.2f} ms" for t, v in auto.items()) + ")"
+                    if auto else ""))
     lines.append(f"timing: warm-up {c['warmup']}, runs {c['runs']}, backends interleaved call by call; "
                  f"ORT graph optimisation {c.get('optimization')}, spinning "
                  f"{'on' if c.get('ort_spinning') else 'off'}")
@@ -830,6 +895,9 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated subset, e.g. torch-eager,ort-fp32")
     parser.add_argument("--optimization", default="all", choices=("disable", "basic", "extended", "all"),
                         help="ONNX Runtime graph optimisation level")
+    parser.add_argument("--ort-threads", default="auto",
+                        help="ONNX Runtime intra-op threads: a number, 'auto' (the faster of 1 "
+                             "and --threads, timed first; default) or 'same' (= --threads)")
     parser.add_argument("--ort-spinning", action="store_true",
                         help="let ONNX Runtime threads spin between calls (ORT's own default; "
                              "off here because spinning steals cores from the next backend)")
@@ -845,8 +913,10 @@ def _run(args: argparse.Namespace) -> int:
         raise GestureError(f"--batch-sizes must be integers like 1,2,4, got {args.batch_sizes!r}") from None
     if args.runs < 1 or args.warmup < 0 or (args.threads is not None and args.threads < 1):
         raise GestureError("--runs and --threads must be >= 1, --warmup >= 0")
+    ort_threads = None if args.ort_threads == "same" else args.ort_threads
     cfg = BenchmarkConfig(warmup=args.warmup, runs=args.runs, threads=args.threads,
-                          batch_sizes=sizes or (1,), ort_spinning=args.ort_spinning)
+                          batch_sizes=sizes or (1,), ort_spinning=args.ort_spinning,
+                          ort_threads=ort_threads)
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else None
     report = run_benchmark(args.model, cfg, backends=backends, clip_path=args.clip,
                            optimization=args.optimization, batch=bool(sizes),

@@ -2,7 +2,9 @@
 
 A clip is ``(T, H, W, 3)`` uint8 RGB.  Each one shows a *recording session* (background,
 clutter, camera, the "hand") and, depending on the class, a hand that swipes, a hand
-held still (``stop``), or no hand at all (``no_gesture``).
+held still (``stop``), or no gesture (``no_gesture``): no hand at all, or -- in a
+fraction ``idle_hand_fraction`` of them -- a still hand that appears or leaves part-way,
+as a live stream shows between gestures.
 
 Design decisions (each one is tested in ``tests/test_generation.py``):
 
@@ -121,6 +123,8 @@ def check_config(cfg: GenerateConfig) -> None:
         (cfg.group_size >= 1, f"group_size must be >= 1, got {cfg.group_size}"),
         (cfg.seed >= 0, f"seed must be >= 0, got {cfg.seed}"),
         (cfg.workers >= 0, f"workers must be >= 0, got {cfg.workers}"),
+        (0 <= cfg.idle_hand_fraction <= 1,
+         f"idle_hand_fraction must be in [0, 1], got {cfg.idle_hand_fraction}"),
         (0 <= cfg.val_fraction < 1 and 0 <= cfg.test_fraction < 1
          and cfg.val_fraction + cfg.test_fraction < 1,
          f"val_fraction and test_fraction must be in [0, 1) with sum < 1, "
@@ -261,6 +265,21 @@ def _sample_path(label: str, u: np.ndarray) -> dict[str, Any] | None:
     return {"start": [r(c - d / 2), r(a)], "end": [r(c + d / 2), r(b)]}
 
 
+def idle_hand_path(u: np.ndarray, idle: np.ndarray, T: int, enters: bool) -> dict[str, Any]:
+    """The hand of an "idle hand" ``no_gesture`` clip: it rests where a ``stop`` rests
+    (same ``u``) and is in view only for frames ``visible = [start, end)``, which touch
+    one end of the clip -- it enters at frame ``k`` or leaves there.  ``k`` is uniform on
+    ``[m, T - m]`` with ``m = ceil(T / 8)``, so at least one of 8 sampled frames shows the
+    hand and one does not.  Played backwards, entering at ``k`` is leaving at ``T - k``:
+    the class stays closed under time reversal."""
+    path = _sample_path("stop", u)
+    assert path is not None
+    m = max(1, -(-T // 8))
+    k = m + min(int(idle[1] * (T - 2 * m + 1)), T - 2 * m)
+    path["visible"] = [k, T] if enters else [0, k]
+    return path
+
+
 def sample_clip_params(label: str, rng: np.random.Generator, cfg: GenerateConfig,
                        session: dict[str, Any]) -> dict[str, Any]:
     """Everything that varies from clip to clip inside a session (JSON-able dict).
@@ -295,7 +314,10 @@ def sample_clip_params(label: str, rng: np.random.Generator, cfg: GenerateConfig
     easing = EASINGS[int(rng.integers(len(EASINGS)))]
     duration = int(np.clip(round((0.35 + 0.45 * float(rng.uniform())) * (T - 1)), 2, T - 1))
     t0 = int(rng.integers(0, T - duration))  # idle before ~ U{0..T-1-D}; so is idle after
+    idle = rng.uniform(size=2)  # drawn last, so the other classes' clips do not change
     path = _sample_path(label, u)
+    if label == REST_LABEL and idle[0] < cfg.idle_hand_fraction:
+        path = idle_hand_path(u, idle, T, enters=bool(idle[0] < cfg.idle_hand_fraction / 2))
     if path is not None:
         path.update(easing=easing, t0=t0, t1=t0 + duration)
     return {
@@ -327,6 +349,8 @@ def mirror_params(params: dict[str, Any]) -> dict[str, Any]:
         p["start"], p["end"] = p["end"], p["start"]
         p["easing"] = REVERSED_EASING[p["easing"]]
         p["t0"], p["t1"] = T - 1 - p["t1"], T - 1 - p["t0"]
+        if "visible" in p:
+            p["visible"] = [T - p["visible"][1], T - p["visible"][0]]
     return out
 
 
@@ -631,6 +655,18 @@ def _drifter_tracks(params: dict[str, Any], size: int, T: int) -> list[tuple[_Sp
     return out
 
 
+def _actor_frames(params: dict[str, Any], session: dict[str, Any],
+                  size: int) -> list[tuple[_Sprite, float, float] | None]:
+    """``(sprite, x, y)`` of the actor per frame, None where it is out of view."""
+    T, path = int(params["n_frames"]), params["path"]
+    if path is None:
+        return [None] * T
+    sp = _actor_sprite(session, params["actor"], size)
+    start, end = path.get("visible", (0, T))
+    return [(sp, float(x), float(y)) if start <= t < end else None
+            for t, (x, y) in enumerate(actor_track(path, T))]
+
+
 def render_from_params(params: dict[str, Any], session: dict[str, Any],
                        cfg: GenerateConfig) -> np.ndarray:
     """Frames ``(T, size, size, 3)`` uint8 RGB of a clip described by ``params``
@@ -638,11 +674,7 @@ def render_from_params(params: dict[str, Any], session: dict[str, Any],
     size, T = cfg.size, int(params["n_frames"])
     nuis = _nuisances(params["noise_seed"], T, size, session["camera"],
                       _margin(session, size), flip=params["time_flip"])
-    actor_frames: list[tuple[_Sprite, float, float] | None] = [None] * T
-    if params["path"] is not None:
-        sp = _actor_sprite(session, params["actor"], size)
-        track = actor_track(params["path"], T)
-        actor_frames = [(sp, float(x), float(y)) for x, y in track]
+    actor_frames = _actor_frames(params, session, size)
     text = [params["label"]] * T if cfg.text_overlay else None
     return _compose(session, size, nuis, actor_frames, _drifter_tracks(params, size, T),
                     params["gain"], params["offset"], text)
@@ -721,14 +753,10 @@ def render_stream(labels: Sequence[str] | None, rng: np.random.Generator,
         frame_labels += [REST_LABEL] * gap
         p = sample_clip_params(label, rng, cfg, session)
         start = len(actor_frames)
-        if p["path"] is None:
-            actor_frames += [None] * T
-        else:
-            sp = _actor_sprite(session, p["actor"], size)
-            actor_frames += [(sp, float(x), float(y)) for x, y in actor_track(p["path"], T)]
+        actor_frames += _actor_frames(p, session, size)
         frame_labels += [label] * T
         ev = {"label": label, "start": start, "end": start + T}
-        if p["path"] is not None:
+        if p["path"] is not None and label != REST_LABEL:
             ev.update(motion_start=start + p["path"]["t0"], motion_end=start + p["path"]["t1"] + 1)
         events.append(ev)
     tail = int(rng.integers(lo, hi + 1))
@@ -989,16 +1017,27 @@ def standard_config(quick: bool | None = None) -> GenerateConfig:
 
 
 def standard_dataset(quick: bool | None = None, progress: bool = True,
-                     overwrite: bool = False) -> Path:
+                     overwrite: bool = False, name: str | None = None, **overrides: Any) -> Path:
     """The dataset every notebook uses, generated on first use (load-or-compute):
     ``data_dir()/"synthetic"`` with :func:`standard_config`, or
-    ``data_dir()/"synthetic_quick"`` in QUICK mode.  Returns its root."""
+    ``data_dir()/"synthetic_quick"`` in QUICK mode.  Returns its root.  ``name`` and
+    ``overrides`` give a variant in its own folder, e.g. notebook 03's
+    ``standard_dataset(name="synthetic_overlay", text_overlay=True)``.
+
+    These folders belong to the series: if one holds a dataset generated with other
+    settings (e.g. by an older version of the package, before a default changed), it
+    says so and regenerates it instead of stopping."""
     from gesture_utils.paths import data_dir
     from gesture_utils.runtime import is_quick
 
     quick = is_quick() if quick is None else quick
-    root = data_dir() / ("synthetic_quick" if quick else "synthetic")
-    return generate_dataset(root, standard_config(quick), overwrite=overwrite, progress=progress)
+    root = data_dir() / (name or ("synthetic_quick" if quick else "synthetic"))
+    cfg = replace(standard_config(quick), **overrides)
+    if (not overwrite and root.is_dir() and (root / MANIFEST).is_file()
+            and not is_complete(root, cfg)):
+        print(f"{root}: generated with other settings (an older version?) - regenerating it")
+        overwrite = True
+    return generate_dataset(root, cfg, overwrite=overwrite, progress=progress)
 
 
 def load_sessions(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:

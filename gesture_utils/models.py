@@ -793,6 +793,18 @@ def load_checkpoint(path: str | os.PathLike[str], expected_labels: Sequence[str]
     return model, info
 
 
+def checkpoint_problem(path: str | os.PathLike[str]) -> str | None:
+    """None if ``path`` holds a checkpoint this version of the package can load, else the
+    one-line reason (missing, unreadable, written by another version, damaged...).
+    Notebooks 04-06 use it, via :func:`gesture_utils.training.checkpoint_or_train`, to
+    pick notebook 03's model or say why they cannot."""
+    try:
+        load_checkpoint(path)
+    except GestureError as e:
+        return str(e)
+    return None
+
+
 __all__ = [
     "CHECKPOINT_FORMAT",
     "GESTURE_VITS",
@@ -804,6 +816,7 @@ __all__ = [
     "ViTTemporal",
     "build_backbone",
     "build_model",
+    "checkpoint_problem",
     "check_model_config",
     "clip_config_for",
     "config_differences",

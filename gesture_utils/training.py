@@ -57,6 +57,7 @@ from gesture_utils.generation import TIME_REVERSED
 from gesture_utils.models import (
     ViTTemporal,
     build_model,
+    checkpoint_problem,
     config_differences,
     load_checkpoint,
     read_checkpoint,
@@ -597,6 +598,45 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
     return result
 
 
+def checkpoint_or_train(candidates: Sequence[str | os.PathLike[str]], stand_in: str | os.PathLike[str],
+                        data: str | os.PathLike[str] | Callable[[], str | os.PathLike[str]],
+                        model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
+                        log: Callable[[str], None] = print) -> Path:
+    """A checkpoint to work with, for notebooks that must also run without notebook 03's.
+
+    Returns the first of ``candidates`` (notebook 03's checkpoint first) that this
+    version of the package can load; says why each present-but-unusable one was skipped.
+    Otherwise returns ``stand_in``: reused if loadable, else (missing, or written by an
+    older version -- then it and its exports ``<stem>.*`` are deleted) trained there with
+    ``model_cfg`` / ``train_cfg`` on ``data`` (a dataset folder, or a function returning
+    one, called only when training is needed).  Notebooks 04-06.
+    """
+    for path in map(Path, candidates):
+        if not path.exists():
+            continue
+        problem = checkpoint_problem(path)
+        if problem is None:
+            log(f"using {path}")
+            return path
+        log(f"skipping {problem}")
+    stand_in = Path(stand_in)
+    if stand_in.exists():
+        problem = checkpoint_problem(stand_in)
+        if problem is None:
+            log(f"using stand-in {stand_in} (run notebook 03 for the real model)")
+            return stand_in
+        log(f"replacing outdated stand-in: {problem}")
+        for old in stand_in.parent.glob(f"{stand_in.stem}.*"):
+            old.unlink()
+    names = ", ".join(Path(p).name for p in candidates) or "none given"
+    log(f"no usable checkpoint ({names}): training a stand-in at {stand_in} "
+        "(run notebook 03 for the real model)")
+    root = data() if callable(data) else data
+    stand_in.parent.mkdir(parents=True, exist_ok=True)
+    train(root, out=stand_in, model_cfg=model_cfg, train_cfg=train_cfg, quiet=True)
+    return stand_in
+
+
 # --------------------------------------------------------------------------- plots
 
 
@@ -706,6 +746,7 @@ __all__ = [
     "TrainResult",
     "amp_dtype",
     "augment_batch",
+    "checkpoint_or_train",
     "device_summary",
     "encode_dataset",
     "evaluate",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -128,6 +129,24 @@ def test_ort_session_uses_the_threads_asked_for(tmp_path):
         bm.make_ort_session(tmp_path / "missing.onnx")
 
 
+def test_pick_ort_threads_keeps_the_faster_count(tmp_path, monkeypatch):
+    path = _linear_onnx(tmp_path / "lin.onnx", np.eye(64, dtype=np.float32))
+    x = np.ones((8, 64), np.float32)
+    best, p50 = bm.pick_ort_threads(path, x, (2, 1, 1), warmup=1, runs=5)
+    assert sorted(p50) == [1, 2] and all(v > 0 for v in p50.values())
+    assert best == min(p50, key=p50.get)
+    # the choice follows the timings: make 1 thread look slow and 2 fast
+    fake = {"1": bm.LatencyStats.from_seconds([5e-3] * 3), "2": bm.LatencyStats.from_seconds([1e-3] * 3)}
+    monkeypatch.setattr(bm, "time_interleaved", lambda fns, warmup, runs: fake)
+    assert bm.pick_ort_threads(path, x, (1, 2))[0] == 2
+    files = bm.ModelFiles(name="lin", onnx=path)
+    cfg = bm.BenchmarkConfig()
+    assert bm.resolve_ort_threads(replace(cfg, ort_threads=None), 2, files, 1, 1)[0] == 2
+    assert bm.resolve_ort_threads(replace(cfg, ort_threads=3), 2, files, 1, 1)[0] == 3
+    with pytest.raises(GestureError, match="ort_threads"):
+        bm.resolve_ort_threads(replace(cfg, ort_threads="many"), 2, files, 1, 1)
+
+
 def test_ort_and_torch_backends_compute_the_same_thing(tmp_path):
     rng = np.random.default_rng(0)
     w = rng.standard_normal((6, 3)).astype(np.float32)
@@ -221,6 +240,7 @@ def test_benchmark_cli_end_to_end(tmp_path, capsys):
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["config"]["threads"] == 1 and report["machine"]["threads"] == 1
+    assert report["config"]["ort_threads"] == 1  # auto with one core: nothing to choose
     assert list(report["clip"]) == ["torch-eager", "ort-fp32"]  # no INT8 file: not benchmarked
     for section in ("clip", "frame"):
         for s in report[section].values():

@@ -52,6 +52,7 @@ def _session(seed: int = 0) -> dict:
     ({"clips_per_class": 0}, "clips_per_class"),
     ({"val_fraction": 0.6, "test_fraction": 0.5}, "sum"),
     ({"clips_per_class": 4, "group_size": 2}, "session"),
+    ({"idle_hand_fraction": 1.5}, "idle_hand_fraction"),
 ])
 def test_bad_config_is_one_line_gesture_error(change, words):
     with pytest.raises(GestureError, match=words) as info:
@@ -93,13 +94,16 @@ def test_label_does_not_influence_appearance():
                 base["path"]["easing"], base["path"]["t0"], base["path"]["t1"])
 
 
-def _actor_centroids(label: str, seed: int) -> np.ndarray:
-    """Centre of the actor per frame, measured from pixels: frames of ``label`` minus the
-    no_gesture frames rendered from the same rng state (identical scene, no hand)."""
+SMALL_64 = replace(SMALL, size=64)
+
+
+def _actor_centroids(label: str, seed: int, cfg: GenerateConfig = SMALL_64) -> np.ndarray:
+    """Centre of the actor per frame, measured from pixels (NaN where it is out of view):
+    frames of ``label`` minus the same clip with the actor removed (identical scene)."""
     session = _session(seed)
-    cfg = replace(SMALL, size=64)
-    with_hand, _ = gen.render_clip(label, _rng(100 + seed), cfg, session)
-    without, _ = gen.render_clip("no_gesture", _rng(100 + seed), cfg, session)
+    params = gen.sample_clip_params(label, _rng(100 + seed), cfg, session)
+    with_hand = gen.render_from_params(params, session, cfg)
+    without = gen.render_from_params({**params, "path": None}, session, cfg)
     diff = np.abs(with_hand.astype(np.int16) - without).sum(-1)
     out = []
     for d in diff:
@@ -118,6 +122,47 @@ def test_swipes_move_the_hand_the_named_way_and_stop_holds_still(seed):
     assert d["swipe_down"][1] > 10 and abs(d["swipe_down"][0]) < 8
     assert np.abs(d["stop"]).max() < 5
     assert np.isfinite(moves["stop"]).all()  # the hand is visible in every frame
+
+
+def test_idle_hand_no_gesture_clips():
+    """A fraction ``idle_hand_fraction`` of no_gesture clips show a still hand that enters
+    or leaves part-way (what a stream shows between gestures); the others, and every
+    no_gesture clip with the fraction at 0, show no hand."""
+    cfg = replace(SMALL, size=64)
+    T = gen.n_frames(cfg)
+    m = -(-T // 8)
+    session = _session(4)
+    params = [gen.sample_clip_params("no_gesture", _rng(i), cfg, session) for i in range(400)]
+    idle = [p for p in params if p["path"] is not None]
+    assert 0.4 < len(idle) / len(params) < 0.6
+    spans = [tuple(p["path"]["visible"]) for p in idle]
+    assert all(s == 0 or e == T for s, e in spans)  # the hand enters or leaves, once
+    assert all(m <= e - s <= T - m for s, e in spans)  # in view in some frames, not all
+    enters = sum(s > 0 for s, _ in spans) / len(spans)
+    assert 0.35 < enters < 0.65
+    off = replace(cfg, idle_hand_fraction=0.0)
+    assert all(gen.sample_clip_params("no_gesture", _rng(i), off, session)["path"] is None
+               for i in range(100))
+    # the other classes draw the same numbers whatever the fraction
+    assert gen.sample_clip_params("swipe_left", _rng(1), off, session) == \
+        gen.sample_clip_params("swipe_left", _rng(1), cfg, session)
+    # played backwards, a hand entering is a hand leaving: exact, like every other class
+    for kind in (lambda sp: sp[0] > 0, lambda sp: sp[0] == 0):
+        i = next(i for i, p in enumerate(params) if p["path"] is not None and kind(p["path"]["visible"]))
+        q = gen.mirror_params(params[i])
+        assert q["label"] == "no_gesture" and not kind(q["path"]["visible"])
+        np.testing.assert_array_equal(gen.reverse_clip(gen.render_from_params(params[i], session, cfg)),
+                                      gen.render_from_params(q, session, cfg))
+    # from pixels: the hand is out of view exactly outside ``visible`` and holds still
+    for seed in range(12):
+        p = gen.sample_clip_params("no_gesture", _rng(100 + seed), cfg, _session(seed))
+        if p["path"] is None:
+            continue
+        c = _actor_centroids("no_gesture", seed, cfg)
+        s, e = p["path"]["visible"]
+        seen = np.isfinite(c[:, 0])
+        assert seen[s:e].all() and not seen[:s].any() and not seen[e:].any(), (seed, s, e)
+        assert np.ptp(c[seen], axis=0).max() < 5, seed
 
 
 def test_text_overlay_only_changes_the_top_left_corner():
@@ -410,7 +455,10 @@ def test_cli_generate_and_errors(tmp_path, capsys):
 
 def test_render_stream_ground_truth():
     labels = ["swipe_left", "stop", "swipe_up"]
-    s = gen.render_stream(labels, _rng(3), SMALL, idle_seconds=(0.5, 1.0))
+    session = _session(3)  # a quiet camera, so frame differences come from motion
+    session["camera"] = {**session["camera"], "noise": 0.0, "flicker": 0.0, "shake": 0.0,
+                         "blur": 0.0, "tremor": 0.0}
+    s = gen.render_stream(labels, _rng(3), SMALL, session=session, idle_seconds=(0.5, 1.0))
     T = gen.n_frames(SMALL)
     assert s.frames.shape[1:] == (48, 48, 3) and len(s.frames) == len(s.labels)
     assert [e["label"] for e in s.events] == labels
@@ -427,8 +475,9 @@ def test_render_stream_ground_truth():
     swipe = s.events[0]
     moving = energy[swipe["motion_start"]:swipe["motion_end"] - 1].mean()
     rest = energy[:s.events[0]["start"] - 1].mean()
-    assert moving > 1.5 * rest
-    again = gen.render_stream(labels, _rng(3), SMALL, idle_seconds=(0.5, 1.0))
+    held = energy[s.events[1]["start"]:s.events[1]["end"] - 1].mean()  # the stop
+    assert moving > 3 * max(rest, held)
+    again = gen.render_stream(labels, _rng(3), SMALL, session=session, idle_seconds=(0.5, 1.0))
     assert again.frames.tobytes() == s.frames.tobytes()
 
 
@@ -458,6 +507,15 @@ def test_standard_dataset_is_what_notebooks_share(tmp_path, monkeypatch):
     root = gen.standard_dataset(progress=False)
     assert root == tmp_path / "synthetic_quick" and gen.is_complete(root, quick)
     assert {r["split"] for r in _manifest(root)} == {"train", "val", "test"}
+    # made by an older version (other settings): regenerated, not refused
+    old = json.loads((root / "config.json").read_text())
+    (root / "config.json").write_text(json.dumps({**old, "idle_hand_fraction": 0.0}))
+    assert not gen.is_complete(root, quick)
+    assert gen.standard_dataset(progress=False) == root and gen.is_complete(root, quick)
+    # a variant (notebook 03's overlaid copy) lives in its own folder
+    overlay = gen.standard_dataset(progress=False, name="overlay", text_overlay=True)
+    assert overlay == tmp_path / "overlay"
+    assert gen.is_complete(overlay, replace(quick, text_overlay=True))
 
 
 def test_render_stream_rejects_unknown_labels():

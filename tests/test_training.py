@@ -19,11 +19,12 @@ from gesture_utils.config import GenerateConfig, ModelConfig, TrainConfig
 from gesture_utils.datasets import ClipCache, build_datasets, read_labels, to_tensor
 from gesture_utils.errors import GestureError
 from gesture_utils.generation import render_clip
-from gesture_utils.models import build_model, load_checkpoint
+from gesture_utils.models import build_model, checkpoint_problem, load_checkpoint
 from gesture_utils.training import (
     EmbeddingSet,
     amp_dtype,
     augment_batch,
+    checkpoint_or_train,
     encode_dataset,
     fit,
     lr_factor,
@@ -153,6 +154,42 @@ def test_resume_refuses_a_changed_recipe_or_model(runs, tiny_dataset):
         train(tiny_dataset, resume=b, train_cfg=replace(RECIPE, lr=0.5), quiet=True)
     with pytest.raises(GestureError, match="temporal_depth"):
         train(tiny_dataset, resume=b, model_cfg=replace(MODEL, temporal_depth=2), quiet=True)
+
+
+def test_checkpoint_or_train_picks_a_usable_checkpoint_or_trains_a_stand_in(runs, tiny_dataset,
+                                                                           tmp_path, monkeypatch):
+    """Notebooks 04-06: notebook 03's checkpoint if loadable; an unusable one is named and
+    skipped; a valid stand-in is reused; an outdated one (and its exports) replaced."""
+    import gesture_utils.training as tr
+
+    good = runs["tmp"] / "a.pt"
+    broken = tmp_path / "vit_temporal.pt"
+    broken.write_bytes(b"written by an old version")
+    assert checkpoint_problem(good) is None
+    assert "vit_temporal.pt" in checkpoint_problem(broken)
+    assert "not found" in checkpoint_problem(tmp_path / "missing.pt")
+
+    trained = []
+
+    def fake_train(data, out, model_cfg=None, train_cfg=None, quiet=False):
+        trained.append((data, out))
+        out.write_bytes(good.read_bytes())
+
+    monkeypatch.setattr(tr, "train", fake_train)
+    said: list[str] = []
+    stand_in = tmp_path / "stand_in" / "vit_temporal.pt"
+    pick = lambda *c: checkpoint_or_train(c, stand_in, lambda: tiny_dataset, log=said.append)  # noqa: E731
+    assert pick(tmp_path / "missing.pt", broken, good) == good and not trained
+    assert any("skipping" in m and "vit_temporal.pt" in m for m in said)
+    assert pick(broken) == stand_in and trained == [(tiny_dataset, stand_in)]
+    assert checkpoint_problem(stand_in) is None
+    assert pick(broken) == stand_in and len(trained) == 1  # reused, not retrained
+    export = stand_in.with_suffix(".onnx")
+    export.write_bytes(b"exported from the outdated stand-in")
+    stand_in.write_bytes(b"outdated")
+    said.clear()
+    assert pick() == stand_in and len(trained) == 2 and not export.exists()
+    assert any("outdated stand-in" in m for m in said)
 
 
 def test_history_has_the_documented_fields_and_plots(runs):
