@@ -68,21 +68,28 @@ def stream_scores(model) -> dict:
             "recall": tp / max(1, tp + fn)}
 
 
+def dataset(fraction: float) -> Path:
+    """The default dataset with ``idle_hand_fraction = fraction`` (load-or-generate)."""
+    from gesture_utils.generation import generate_dataset, is_complete
+
+    cfg = replace(GenerateConfig(), idle_hand_fraction=fraction)
+    default = fraction == GenerateConfig().idle_hand_fraction
+    root = data_dir() / ("synthetic" if default else f"idle_hand_{fraction:g}")
+    stale = (root / "manifest.csv").is_file() and not is_complete(root, cfg)
+    return generate_dataset(root, cfg, overwrite=stale, progress=False)
+
+
 def one_run(job: tuple[float, int, int | None]) -> dict:
-    """Train the default recipe with ``idle_hand_fraction = fraction`` and score it."""
+    """Train the default recipe with ``idle_hand_fraction = fraction`` and score it
+    (its dataset must exist: :func:`dataset` runs in the parent, before any job)."""
     fraction, seed, threads = job
     import torch
 
-    from gesture_utils.generation import generate_dataset, is_complete
     from gesture_utils.training import train
 
     if threads:
         torch.set_num_threads(threads)
-    cfg = replace(GenerateConfig(), idle_hand_fraction=fraction, workers=1)
-    default = fraction == GenerateConfig().idle_hand_fraction
-    root = data_dir() / ("synthetic" if default else f"idle_hand_{fraction:g}")
-    stale = (root / "manifest.csv").is_file() and not is_complete(root, cfg)
-    generate_dataset(root, cfg, overwrite=stale, progress=False)
+    root = dataset(fraction)  # complete already: only checked here
     t0 = time.perf_counter()
     res = train(root, None, train_cfg=TrainConfig(seed=seed, device="cpu"), quiet=True)
     return {"fraction": fraction, "seed": seed, "threads": torch.get_num_threads(),
@@ -104,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(f, s, args.threads) for f in fractions for s in seeds]
     print(f"bench_idle_hand · {time.strftime('%Y-%m-%d %H:%M')} · {len(jobs)} runs, "
           f"threads {args.threads or 'torch default'}, {args.jobs} at once", flush=True)
+    for f in fractions:  # once, here: parallel jobs must not generate the same folder
+        dataset(f)
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
             runs = list(pool.map(one_run, jobs))

@@ -314,7 +314,9 @@ def sample_clip_params(label: str, rng: np.random.Generator, cfg: GenerateConfig
     easing = EASINGS[int(rng.integers(len(EASINGS)))]
     duration = int(np.clip(round((0.35 + 0.45 * float(rng.uniform())) * (T - 1)), 2, T - 1))
     t0 = int(rng.integers(0, T - duration))  # idle before ~ U{0..T-1-D}; so is idle after
-    idle = rng.uniform(size=2)  # drawn last, so the other classes' clips do not change
+    # drawn last, so a dataset clip of another class is the same as before this setting
+    # existed (each clip has its own rng); a stream, which shares one rng, is not
+    idle = rng.uniform(size=2)
     path = _sample_path(label, u)
     if label == REST_LABEL and idle[0] < cfg.idle_hand_fraction:
         path = idle_hand_path(u, idle, T, enters=bool(idle[0] < cfg.idle_hand_fraction / 2))
@@ -796,6 +798,17 @@ def _content_config(cfg: GenerateConfig) -> dict[str, Any]:
     return d
 
 
+def dataset_config(source: GenerateConfig | str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The settings that decide a dataset's content, as stored in its ``config.json``:
+    from a :class:`GenerateConfig`, or read from a dataset folder (None if it has no
+    readable ``config.json``, e.g. imported clips).  Training stores it in the checkpoint,
+    so notebooks 04-06 can tell a model trained on other data (notebook 03)."""
+    if isinstance(source, GenerateConfig):
+        return json.loads(json.dumps(_content_config(source)))
+    stored = _read_json(Path(source) / CONFIG)
+    return stored if isinstance(stored, dict) else None
+
+
 def n_sessions(cfg: GenerateConfig) -> int:
     """Number of recording sessions (groups): ``ceil(clips_per_class / group_size)``."""
     return -(-cfg.clips_per_class // cfg.group_size)
@@ -1021,22 +1034,27 @@ def standard_dataset(quick: bool | None = None, progress: bool = True,
     """The dataset every notebook uses, generated on first use (load-or-compute):
     ``data_dir()/"synthetic"`` with :func:`standard_config`, or
     ``data_dir()/"synthetic_quick"`` in QUICK mode.  Returns its root.  ``name`` and
-    ``overrides`` give a variant in its own folder, e.g. notebook 03's
-    ``standard_dataset(name="synthetic_overlay", text_overlay=True)``.
+    ``overrides`` give a variant in its own folder (``name`` or ``name_quick``), e.g.
+    notebook 03's ``standard_dataset(name="synthetic_overlay", text_overlay=True)``.
 
-    These folders belong to the series: if one holds a dataset generated with other
-    settings (e.g. by an older version of the package, before a default changed), it
-    says so and regenerates it instead of stopping."""
+    A folder written by an older version of the package (its ``config.json`` lacks a
+    setting added since) is regenerated, with a note.  One generated with other values
+    of known settings (e.g. ``gesture-utils generate --clips-per-class 500`` into the same
+    folder) is refused as by :func:`generate_dataset`: pass ``overwrite=True``."""
     from gesture_utils.paths import data_dir
     from gesture_utils.runtime import is_quick
 
     quick = is_quick() if quick is None else quick
-    root = data_dir() / (name or ("synthetic_quick" if quick else "synthetic"))
+    folder = name or "synthetic"
+    root = data_dir() / (f"{folder}_quick" if quick else folder)
     cfg = replace(standard_config(quick), **overrides)
-    if (not overwrite and root.is_dir() and (root / MANIFEST).is_file()
-            and not is_complete(root, cfg)):
-        print(f"{root}: generated with other settings (an older version?) - regenerating it")
-        overwrite = True
+    stored = dataset_config(root)
+    if not overwrite and stored is not None and (root / MANIFEST).is_file():
+        missing = sorted(set(_content_config(cfg)) - set(stored))
+        if missing and set(stored) <= set(_content_config(cfg)):
+            print(f"{root}: made by an older version of the package (no {', '.join(missing)} "
+                  "setting) - regenerating it")
+            overwrite = True
     return generate_dataset(root, cfg, overwrite=overwrite, progress=progress)
 
 
@@ -1068,6 +1086,8 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
                         help="clips of each class per recording session")
     parser.add_argument("--val-fraction", type=float, default=d.val_fraction)
     parser.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    parser.add_argument("--idle-hand-fraction", type=float, default=d.idle_hand_fraction,
+                        help="share of no_gesture clips where a still hand comes or goes (0-1)")
     parser.add_argument("--workers", type=int, default=d.workers,
                         help="processes (default 0 = one per CPU core for >= 100 clips)")
     parser.add_argument("--text-overlay", action="store_true",
@@ -1085,6 +1105,7 @@ def _run(args: argparse.Namespace) -> int:
         seconds=args.seconds, seed=args.seed, group_size=args.group_size,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction,
         text_overlay=args.text_overlay, workers=args.workers,
+        idle_hand_fraction=args.idle_hand_fraction,
     )
     check_config(cfg)
     if args.out is None:
@@ -1119,8 +1140,10 @@ __all__ = [
     "check_render_settings",
     "clip_rng",
     "configure_cli",
+    "dataset_config",
     "ease",
     "generate_dataset",
+    "idle_hand_path",
     "is_complete",
     "load_sessions",
     "mirror_params",

@@ -793,15 +793,26 @@ def load_checkpoint(path: str | os.PathLike[str], expected_labels: Sequence[str]
     return model, info
 
 
-def checkpoint_problem(path: str | os.PathLike[str]) -> str | None:
+def checkpoint_problem(path: str | os.PathLike[str],
+                       data_config: Mapping[str, Any] | None = None) -> str | None:
     """None if ``path`` holds a checkpoint this version of the package can load, else the
-    one-line reason (missing, unreadable, written by another version, damaged...).
+    one-line reason (missing, unreadable, written by another version, damaged...).  With
+    ``data_config`` (the dataset's settings, :func:`gesture_utils.generation.dataset_config`)
+    a checkpoint trained on data generated with other settings is a problem too.
     Notebooks 04-06 use it, via :func:`gesture_utils.training.checkpoint_or_train`, to
     pick notebook 03's model or say why they cannot."""
     try:
-        load_checkpoint(path)
+        _, info = load_checkpoint(path)
     except GestureError as e:
         return str(e)
+    if data_config is not None:
+        stored = info.get("dataset_config")
+        if not isinstance(stored, Mapping):
+            return f"{path}: does not record the settings of the data it was trained on (older version?)"
+        diff = sorted(k for k in set(stored) | set(data_config) if stored.get(k) != data_config.get(k))
+        if diff:
+            what = ", ".join(f"{k}={stored.get(k)!r} (now {data_config.get(k)!r})" for k in diff[:3])
+            return f"{path}: trained on data generated with other settings: {what}"
     return None
 
 

@@ -53,7 +53,7 @@ from gesture_utils.datasets import (
     to_tensor,
 )
 from gesture_utils.errors import GestureError, input_error
-from gesture_utils.generation import TIME_REVERSED
+from gesture_utils.generation import TIME_REVERSED, dataset_config
 from gesture_utils.models import (
     ViTTemporal,
     build_model,
@@ -574,7 +574,8 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
         val_data = encode_dataset(model, sets["val"], device, views=["none"], progress=not quiet)
     result = fit(model, train_data, val_data, train_cfg, checkpoint=out, resume_state=resume_state,
                  quiet=quiet, on_epoch_end=on_epoch_end,
-                 checkpoint_extra={"dataset": str(root.name)})
+                 checkpoint_extra={"dataset": str(root.name),
+                                   "dataset_config": dataset_config(root)})
     result.metrics["decode_seconds"] = decode_seconds
     if evaluate_test and len(sets["test"]):
         test = evaluate(result.model, sets["test"], device, amp=train_cfg.amp)
@@ -601,34 +602,38 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
 def checkpoint_or_train(candidates: Sequence[str | os.PathLike[str]], stand_in: str | os.PathLike[str],
                         data: str | os.PathLike[str] | Callable[[], str | os.PathLike[str]],
                         model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
-                        log: Callable[[str], None] = print) -> Path:
+                        log: Callable[[str], None] = print,
+                        data_config: Mapping[str, Any] | None = None) -> Path:
     """A checkpoint to work with, for notebooks that must also run without notebook 03's.
 
     Returns the first of ``candidates`` (notebook 03's checkpoint first) that this
-    version of the package can load; says why each present-but-unusable one was skipped.
-    Otherwise returns ``stand_in``: reused if loadable, else (missing, or written by an
-    older version -- then it and its exports ``<stem>.*`` are deleted) trained there with
-    ``model_cfg`` / ``train_cfg`` on ``data`` (a dataset folder, or a function returning
-    one, called only when training is needed).  Notebooks 04-06.
+    version of the package can load -- and, given ``data_config``
+    (:func:`~gesture_utils.generation.dataset_config`), that was trained on data
+    generated with those settings; says why each present-but-unusable one was skipped.
+    Otherwise returns ``stand_in``: reused if usable, else (missing, outdated -- then it
+    and its exports ``<stem>.*`` are deleted) trained there with ``model_cfg`` /
+    ``train_cfg`` on ``data`` (a dataset folder, or a function returning one, called only
+    when training is needed).  Notebooks 04-06.
     """
-    for path in map(Path, candidates):
+    candidates = [Path(p) for p in candidates]
+    for path in candidates:
         if not path.exists():
             continue
-        problem = checkpoint_problem(path)
+        problem = checkpoint_problem(path, data_config)
         if problem is None:
             log(f"using {path}")
             return path
         log(f"skipping {problem}")
     stand_in = Path(stand_in)
     if stand_in.exists():
-        problem = checkpoint_problem(stand_in)
+        problem = checkpoint_problem(stand_in, data_config)
         if problem is None:
             log(f"using stand-in {stand_in} (run notebook 03 for the real model)")
             return stand_in
         log(f"replacing outdated stand-in: {problem}")
         for old in stand_in.parent.glob(f"{stand_in.stem}.*"):
             old.unlink()
-    names = ", ".join(Path(p).name for p in candidates) or "none given"
+    names = ", ".join(p.name for p in candidates) or "none given"
     log(f"no usable checkpoint ({names}): training a stand-in at {stand_in} "
         "(run notebook 03 for the real model)")
     root = data() if callable(data) else data

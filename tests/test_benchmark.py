@@ -134,11 +134,20 @@ def test_pick_ort_threads_keeps_the_faster_count(tmp_path, monkeypatch):
     x = np.ones((8, 64), np.float32)
     best, p50 = bm.pick_ort_threads(path, x, (2, 1, 1), warmup=1, runs=5)
     assert sorted(p50) == [1, 2] and all(v > 0 for v in p50.values())
-    assert best == min(p50, key=p50.get)
-    # the choice follows the timings: make 1 thread look slow and 2 fast
-    fake = {"1": bm.LatencyStats.from_seconds([5e-3] * 3), "2": bm.LatencyStats.from_seconds([1e-3] * 3)}
-    monkeypatch.setattr(bm, "time_interleaved", lambda fns, warmup, runs: fake)
-    assert bm.pick_ort_threads(path, x, (1, 2))[0] == 2
+    assert best == (2 if p50[2] * 1.05 < p50[1] else 1)
+    # the choice follows the timings: 2 threads win only by more than the margin
+    timings = {}
+    monkeypatch.setattr(bm, "time_interleaved", lambda fns, warmup, runs: timings)
+    for t1, t2, expected in ((5.0, 1.0, 2), (1.0, 5.0, 1), (1.0, 0.97, 1), (1.0, 0.9, 2)):
+        timings.update({"1": bm.LatencyStats.from_seconds([t1 * 1e-3] * 3),
+                        "2": bm.LatencyStats.from_seconds([t2 * 1e-3] * 3)})
+        assert bm.pick_ort_threads(path, x, (1, 2))[0] == expected, (t1, t2)
+    # "auto" asks pick_ort_threads (on the clip graph) and reports its timings
+    monkeypatch.setattr(bm, "pick_ort_threads", lambda *a, **k: (1, {1: 1.0, 2: 1.5}))
+    said = []
+    assert bm.resolve_ort_threads(bm.BenchmarkConfig(), 2, bm.ModelFiles(name="lin", onnx=path),
+                                  1, 1, log=said.append) == (1, {1: 1.0, 2: 1.5})
+    assert "auto -> 1" in said[0]
     files = bm.ModelFiles(name="lin", onnx=path)
     cfg = bm.BenchmarkConfig()
     assert bm.resolve_ort_threads(replace(cfg, ort_threads=None), 2, files, 1, 1)[0] == 2

@@ -165,6 +165,26 @@ def test_idle_hand_no_gesture_clips():
         assert np.ptp(c[seen], axis=0).max() < 5, seed
 
 
+#: sha256 (first 16 hex digits) of the JSON params of clip 0 of session 0 per class, default
+#: config.  Pinned on purpose: changing what the sampler draws changes every dataset (old
+#: ones are then regenerated).  The five gesture classes are unchanged since v0.1.0
+#: (checked against it when idle-hand no_gesture clips were added); update only on purpose.
+GOLDEN_PARAMS = {"swipe_left": "354ff8b394ed56ac", "swipe_right": "8ba2e14e7eadfd7d",
+                 "swipe_up": "1d128d9f7fa792f7", "swipe_down": "240ec5952bc8911a",
+                 "stop": "ff046fe2193db790", "no_gesture": "c12fb42eb92dbb78"}
+
+
+def test_sampler_draws_are_pinned():
+    import hashlib
+
+    cfg = GenerateConfig()
+    session = gen.sample_session(gen.session_rng(cfg, 0))
+    got = {c: hashlib.sha256(json.dumps(gen.sample_clip_params(c, gen.clip_rng(cfg, 0, c, 0), cfg, session),
+                                        sort_keys=True).encode()).hexdigest()[:16]
+           for c in DEFAULT_CLASSES}
+    assert got == GOLDEN_PARAMS
+
+
 def test_text_overlay_only_changes_the_top_left_corner():
     cfg = replace(SMALL, size=96)
     plain, _ = gen.render_clip("swipe_right", _rng(5), cfg)
@@ -435,10 +455,11 @@ def test_cli_generate_and_errors(tmp_path, capsys):
     out = tmp_path / "cli"
     argv = ["generate", "--out", str(out), "--clips-per-class", "3", "--group-size", "1",
             "--size", "40", "--fps", "6", "--seconds", "1", "--classes", *ARTICLE_CLASSES,
-            "--no-progress", "--text-overlay"]
+            "--no-progress", "--text-overlay", "--idle-hand-fraction", "0.25"]
     assert cli_main(argv) == 0
     assert "wrote 9 clips" in capsys.readouterr().out
-    assert json.loads((out / "config.json").read_text())["text_overlay"] is True
+    stored = json.loads((out / "config.json").read_text())
+    assert stored["text_overlay"] is True and stored["idle_hand_fraction"] == 0.25
     assert cli_main(argv) == 0
     assert "up to date" in capsys.readouterr().out
 
@@ -507,15 +528,22 @@ def test_standard_dataset_is_what_notebooks_share(tmp_path, monkeypatch):
     root = gen.standard_dataset(progress=False)
     assert root == tmp_path / "synthetic_quick" and gen.is_complete(root, quick)
     assert {r["split"] for r in _manifest(root)} == {"train", "val", "test"}
-    # made by an older version (other settings): regenerated, not refused
-    old = json.loads((root / "config.json").read_text())
-    (root / "config.json").write_text(json.dumps({**old, "idle_hand_fraction": 0.0}))
+    # made by an older version (a setting added since is missing): regenerated with a note
+    stored = json.loads((root / "config.json").read_text())
+    older = {k: v for k, v in stored.items() if k != "idle_hand_fraction"}
+    (root / "config.json").write_text(json.dumps(older))
     assert not gen.is_complete(root, quick)
     assert gen.standard_dataset(progress=False) == root and gen.is_complete(root, quick)
+    # other values of known settings (someone's own dataset in that folder): refused
+    (root / "config.json").write_text(json.dumps({**stored, "clips_per_class": 7}))
+    with pytest.raises(GestureError, match="other settings"):
+        gen.standard_dataset(progress=False)
     # a variant (notebook 03's overlaid copy) lives in its own folder
     overlay = gen.standard_dataset(progress=False, name="overlay", text_overlay=True)
-    assert overlay == tmp_path / "overlay"
+    assert overlay == tmp_path / "overlay_quick"
     assert gen.is_complete(overlay, replace(quick, text_overlay=True))
+    assert gen.dataset_config(overlay)["text_overlay"] is True
+    assert gen.dataset_config(tmp_path) is None  # no config.json
 
 
 def test_render_stream_rejects_unknown_labels():

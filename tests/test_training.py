@@ -181,6 +181,18 @@ def test_checkpoint_or_train_picks_a_usable_checkpoint_or_trains_a_stand_in(runs
     pick = lambda *c: checkpoint_or_train(c, stand_in, lambda: tiny_dataset, log=said.append)  # noqa: E731
     assert pick(tmp_path / "missing.pt", broken, good) == good and not trained
     assert any("skipping" in m and "vit_temporal.pt" in m for m in said)
+    # the checkpoint records its data's settings: other data -> skipped, same data -> used
+    from gesture_utils.generation import dataset_config
+    here = dataset_config(tiny_dataset)
+    assert here is not None and checkpoint_problem(good, here) is None
+    other = {**here, "idle_hand_fraction": 0.0 if here["idle_hand_fraction"] else 0.5}
+    assert "idle_hand_fraction" in checkpoint_problem(good, other)
+    said.clear()
+    assert checkpoint_or_train([good], stand_in, tiny_dataset, log=said.append,
+                               data_config=other) == stand_in and trained
+    assert any("other settings" in m for m in said)
+    trained.clear()
+    stand_in.unlink()
     assert pick(broken) == stand_in and trained == [(tiny_dataset, stand_in)]
     assert checkpoint_problem(stand_in) is None
     assert pick(broken) == stand_in and len(trained) == 1  # reused, not retrained

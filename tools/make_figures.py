@@ -111,8 +111,9 @@ def latency(art: Path, out: Path) -> Path | None:
         axes[1].legend()
     machine = report["machine"]
     load = machine.get("load_average_1min")
-    fig.suptitle(f"{machine['cpu']} · {machine['threads']} threads · load average {load} · "
-                 f"{path.name}", fontsize=9)
+    ort_threads = report.get("config", {}).get("ort_threads") or machine["threads"]
+    fig.suptitle(f"{machine['cpu']} · torch {machine['threads']} threads, ONNX Runtime "
+                 f"{ort_threads} · load average {load} · {path.name}", fontsize=9)
     fig.tight_layout()
     saved = save_figure(fig, out / "latency.png", dpi=90)
     plt.close(fig)
