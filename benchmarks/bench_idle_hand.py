@@ -24,11 +24,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -38,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gesture_utils.config import GenerateConfig, StreamConfig, TrainConfig  # noqa: E402
-from gesture_utils.paths import artifacts_dir, data_dir  # noqa: E402
+from gesture_utils.evaluation import save_json  # noqa: E402
+from gesture_utils.paths import artifacts_dir  # noqa: E402
 
 #: notebook 06's decision settings
 STREAM = StreamConfig(frame_step=3, ema_alpha=0.5, enter_threshold=0.6, exit_threshold=0.4,
@@ -70,13 +69,12 @@ def stream_scores(model) -> dict:
 
 def dataset(fraction: float) -> Path:
     """The default dataset with ``idle_hand_fraction = fraction`` (load-or-generate)."""
-    from gesture_utils.generation import generate_dataset, is_complete
+    from gesture_utils.generation import standard_dataset
 
-    cfg = replace(GenerateConfig(), idle_hand_fraction=fraction)
-    default = fraction == GenerateConfig().idle_hand_fraction
-    root = data_dir() / ("synthetic" if default else f"idle_hand_{fraction:g}")
-    stale = (root / "manifest.csv").is_file() and not is_complete(root, cfg)
-    return generate_dataset(root, cfg, overwrite=stale, progress=False)
+    if fraction == GenerateConfig().idle_hand_fraction:
+        return standard_dataset(quick=False, progress=False)
+    return standard_dataset(quick=False, progress=False, name=f"idle_hand_{fraction:g}",
+                            idle_hand_fraction=fraction)
 
 
 def one_run(job: tuple[float, int, int | None]) -> dict:
@@ -132,11 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  idle_hand_fraction {f:g}: test acc {min(accs):.3f}-{max(accs):.3f} "
               f"(mean {np.mean(accs):.3f}) · stream precision {tp / max(1, tp + fp):.2f}, "
               f"recall {tp / max(1, tp + fn):.2f} ({tp} of {tp + fn} gestures, {fp} false events)")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"runs": runs, "argv": sys.argv[1:]}, indent=1) + "\n")
-    tmp.replace(out)
+    out = save_json({"runs": runs, "argv": sys.argv[1:]}, args.out)
     print(f"saved {out}\nreproduce: .venv/bin/python benchmarks/bench_idle_hand.py {' '.join(sys.argv[1:])}")
     return 0
 

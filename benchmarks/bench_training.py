@@ -41,11 +41,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gesture_utils.config import GenerateConfig, ModelConfig, TrainConfig, to_dict  # noqa: E402
+from gesture_utils.config import ModelConfig, TrainConfig, to_dict  # noqa: E402
 from gesture_utils.datasets import ClipCache, build_datasets, read_labels  # noqa: E402
-from gesture_utils.generation import generate_dataset, is_complete  # noqa: E402
+from gesture_utils.generation import standard_dataset  # noqa: E402
 from gesture_utils.models import build_model  # noqa: E402
-from gesture_utils.paths import artifacts_dir, data_dir  # noqa: E402
+from gesture_utils.paths import artifacts_dir  # noqa: E402
 from gesture_utils.training import (  # noqa: E402
     evaluate,
     pair_accuracy,
@@ -63,12 +63,6 @@ def _load() -> str:
         return " / ".join(f"{v:.1f}" for v in os.getloadavg())
     except OSError:  # pragma: no cover
         return "n/a"
-
-
-def _dataset(path: Path, cfg: GenerateConfig) -> Path:
-    """Load-or-generate; a folder of this benchmark made with older settings is remade."""
-    stale = (path / "manifest.csv").is_file() and not is_complete(path, cfg)
-    return generate_dataset(path, cfg, overwrite=stale, progress=False)
 
 
 def _test_set(root: Path, model_cfg: ModelConfig, cache: ClipCache):
@@ -161,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model {to_dict(model_cfg)}\nrecipe {to_dict(recipe)}")
 
     t = time.perf_counter()
-    gen = GenerateConfig()
-    root = _dataset(data_dir() / "synthetic", gen)
+    root = standard_dataset(quick=False, progress=False)
     print(f"data: {root} ({time.perf_counter() - t:.0f} s to load-or-generate)")
     cache = ClipCache()
     res: dict[str, dict] = {}
@@ -180,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     if "leak" in parts:
         # two runs on the overlaid copy: the article's setting (no augmentation) and our
         # recipe (its crops and flips cut and mirror the text, which weakens the leak)
-        leak_root = _dataset(data_dir() / "synthetic_overlay", replace(gen, text_overlay=True))
+        leak_root = standard_dataset(quick=False, progress=False, name="synthetic_overlay",
+                                     text_overlay=True)  # notebook 03's overlaid copy
         leak = {}
         for key, cfg in (("no_aug", replace(recipe, augment=False)), ("recipe", recipe)):
             run = run_recipe(f"overlay/{key}", leak_root, model_cfg, cfg, cache, None,
@@ -192,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                          "clean_test": score_on(m, root, cache, ("test",))["acc"]}
     shift = None
     if "shift" in parts:
-        shift_root = _dataset(data_dir() / "synthetic_shifted", replace(gen, **SHIFTED))
+        shift_root = standard_dataset(quick=False, progress=False, name="synthetic_shifted", **SHIFTED)
         shift = score_on(res["main"]["model"], shift_root, cache)
 
     # ------------------------------------------------------------------ report
