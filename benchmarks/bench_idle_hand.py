@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -49,11 +50,17 @@ GESTURES_PER_STREAM = 25
 def stream_scores(model) -> dict:
     """Event counts and precision/recall of ``model`` summed over the test streams."""
     from gesture_utils import generation as gen
-    from gesture_utils.realtime import StreamingRecognizer, TorchStreamingAdapter, event_metrics
+    from gesture_utils.realtime import (
+        StreamingRecognizer,
+        TorchStreamingAdapter,
+        match_events,
+        segments_from_frame_labels,
+    )
 
     gestures = [c for c in model.labels if c != STREAM.rest_label]
     adapter = TorchStreamingAdapter.from_model(model)
-    tp = fp = fn = 0
+    tp = fp = 0
+    missed: Counter[str] = Counter()
     for s in STREAM_SEEDS:
         rng = np.random.default_rng(s)
         rounds = [list(rng.permutation(gestures))
@@ -61,10 +68,14 @@ def stream_scores(model) -> dict:
         labels = [str(g) for r in rounds for g in r][:GESTURES_PER_STREAM]
         stream = gen.render_stream(labels, rng, gen.standard_config(False), idle_seconds=(1.0, 2.0))
         result = StreamingRecognizer(adapter, STREAM).run(stream.frames)
-        m = event_metrics(result.events, stream.labels, STREAM.tolerance_frames)
-        tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
+        segments = segments_from_frame_labels(stream.labels, STREAM.rest_label)
+        pairs = match_events(result.events, segments, STREAM.tolerance_frames)
+        found = {s for _, s in pairs}
+        missed.update(seg.label for i, seg in enumerate(segments) if i not in found)
+        tp, fp = tp + len(pairs), fp + len(result.events) - len(pairs)
+    fn = sum(missed.values())
     return {"tp": tp, "fp": fp, "fn": fn, "precision": tp / max(1, tp + fp),
-            "recall": tp / max(1, tp + fn)}
+            "recall": tp / max(1, tp + fn), "missed": dict(missed.most_common())}
 
 
 def dataset(fraction: float) -> Path:
@@ -92,7 +103,7 @@ def one_run(job: tuple[float, int, int | None]) -> dict:
     res = train(root, None, train_cfg=TrainConfig(seed=seed, device="cpu"), quiet=True)
     return {"fraction": fraction, "seed": seed, "threads": torch.get_num_threads(),
             "test_acc": res.metrics["test_acc"], "val_acc": res.metrics["val_acc"],
-            "test_per_class": res.metrics["test_per_class"],
+            "test_per_class": res.metrics["test_per_class"], "test_errors": res.metrics["test_errors"],
             "seconds": time.perf_counter() - t0, "stream": stream_scores(res.model)}
 
 
@@ -130,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  idle_hand_fraction {f:g}: test acc {min(accs):.3f}-{max(accs):.3f} "
               f"(mean {np.mean(accs):.3f}) · stream precision {tp / max(1, tp + fp):.2f}, "
               f"recall {tp / max(1, tp + fn):.2f} ({tp} of {tp + fn} gestures, {fp} false events)")
+        missed = sum((Counter(r["stream"]["missed"]) for r in rs), Counter())
+        errors = sum((Counter(r["test_errors"]) for r in rs), Counter())
+        print(f"    missed in streams: {dict(missed.most_common()) or 'none'}\n"
+              f"    test clip errors: {dict(errors.most_common()) or 'none'}")
     out = save_json({"runs": runs, "argv": sys.argv[1:]}, args.out)
     print(f"saved {out}\nreproduce: .venv/bin/python benchmarks/bench_idle_hand.py {' '.join(sys.argv[1:])}")
     return 0

@@ -47,6 +47,7 @@ from gesture_utils.generation import standard_dataset  # noqa: E402
 from gesture_utils.models import build_model  # noqa: E402
 from gesture_utils.paths import artifacts_dir  # noqa: E402
 from gesture_utils.training import (  # noqa: E402
+    error_pairs,
     evaluate,
     pair_accuracy,
     per_class_accuracy,
@@ -107,6 +108,7 @@ def run_recipe(name: str, root: Path, model_cfg: ModelConfig, train_cfg: TrainCo
         "train_seconds": result.metrics["train_seconds"], "epochs_run": len(result.history),
         "best_epoch": result.best_epoch, "val_acc": result.metrics["val_acc"],
         "test_acc": test["acc"], "per_class": per_class_accuracy(test["y_true"], test["y_pred"], labels),
+        "test_errors": error_pairs(test["y_true"], test["y_pred"], labels),
         "lr_pair_acc": pair_accuracy(test["y_true"], test["y_pred"], labels),
         "ud_pair_acc": pair_accuracy(test["y_true"], test["y_pred"], labels, ("swipe_up", "swipe_down")),
         "epoch_to_target": hit["epoch"] if hit else None,
@@ -207,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         if key in res:
             pc = " ".join(f"{k}={v:.2f}" for k, v in res[key]["per_class"].items())
             print(f"per-class test recall ({res[key]['name']}): {pc}")
+            print(f"test errors ({res[key]['name']}): {res[key]['test_errors'] or 'none'}")
     for key, lk in (leak or {}).items():
         print(f"label leak (trained on overlaid clips, {key}): overlay val {lk['overlay_val']:.3f} · "
               f"overlay test {lk['overlay_test']:.3f} · clean test {lk['clean_test']:.3f}")

@@ -268,15 +268,19 @@ def _sample_path(label: str, u: np.ndarray) -> dict[str, Any] | None:
 def idle_hand_path(u: np.ndarray, idle: np.ndarray, T: int, enters: bool) -> dict[str, Any]:
     """The hand of an "idle hand" ``no_gesture`` clip: it rests where a ``stop`` rests
     (same ``u``) and is in view only for frames ``visible = [start, end)``, which touch
-    one end of the clip -- it enters at frame ``k`` or leaves there.  ``k`` is uniform on
-    ``[m, T - m]`` with ``m = ceil(T / 8)``, so at least one of 8 sampled frames shows the
-    hand and one does not.  Played backwards, entering at ``k`` is leaving at ``T - k``:
-    the class stays closed under time reversal."""
+    one end of the clip: it enters and stays for the last ``span`` frames, or is there
+    for the first ``span`` and leaves.  ``span`` is uniform on ``[m, T // 2]`` with
+    ``m = ceil(T / 8)``, so at least one of 8 sampled frames shows the hand and at least
+    half do not.  The cap at half the clip is what keeps a ``stop`` (hand in view all
+    clip long) recognisable in a stream, where a window over a stop also holds frames
+    from before or after it (notebook 06; with up to 7T/8, as in v0.2.0, 42 of 45 stops
+    in ``benchmarks/bench_idle_hand.py``'s streams were missed).  Played backwards,
+    entering is leaving with the same span: the class stays closed under time reversal."""
     path = _sample_path("stop", u)
     assert path is not None
     m = max(1, -(-T // 8))
-    k = m + min(int(idle[1] * (T - 2 * m + 1)), T - 2 * m)
-    path["visible"] = [k, T] if enters else [0, k]
+    span = m + min(int(idle[1] * (T // 2 - m + 1)), T // 2 - m)
+    path["visible"] = [T - span, T] if enters else [0, span]
     return path
 
 
@@ -791,11 +795,38 @@ MANIFEST_COLUMNS = ("path", "label", "split", "group", "params")
 _RUNTIME_FIELDS = ("workers",)
 
 
+#: What :func:`sample_clip_params` draws, as a number stored in ``config.json`` (and so in
+#: every checkpoint's ``dataset_config``): 1 = v0.1.0, 2 = v0.2.0 (idle-hand no_gesture
+#: clips), 3 = idle hands in view for at most half the clip.  Bump it with
+#: ``GOLDEN_PARAMS`` in tests/test_generation.py: older folders are then regenerated and
+#: models trained on them are named and skipped by notebooks 04-06.
+SAMPLER_VERSION = 3
+
+
 def _content_config(cfg: GenerateConfig) -> dict[str, Any]:
     d = to_dict(cfg)
     for k in _RUNTIME_FIELDS:
         d.pop(k, None)
+    d["sampler_version"] = SAMPLER_VERSION
     return d
+
+
+def _older_version(stored: Any, cfg: GenerateConfig) -> str | None:
+    """Why the dataset config ``stored`` is ``cfg``'s as written by an older version of
+    this module (a setting added since is missing, or an older sampler), else None."""
+    if not isinstance(stored, dict):
+        return None
+    want = _content_config(cfg)
+    old = stored.get("sampler_version", 1)
+    if not (set(stored) <= set(want) and isinstance(old, int) and old <= SAMPLER_VERSION
+            and all(stored[k] == want[k] for k in stored if k != "sampler_version")):
+        return None
+    missing = sorted(set(want) - set(stored) - {"sampler_version"})
+    if missing:
+        return f"no {', '.join(missing)} setting"
+    if old < SAMPLER_VERSION:
+        return f"sampler version {stored.get('sampler_version', 'not recorded')}, now {SAMPLER_VERSION}"
+    return None
 
 
 def dataset_config(source: GenerateConfig | str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -946,8 +977,9 @@ def generate_dataset(out_dir: str | os.PathLike[str], cfg: GenerateConfig = DEFA
 
     Returns at once when ``out_dir`` already holds a complete dataset made with the same
     ``cfg`` (:func:`is_complete`); ``overwrite=True`` regenerates.  A dataset with the
-    same ``cfg`` that is incomplete or stale (written by a generator that samples
-    differently) is regenerated; one made with other settings needs ``overwrite=True``.
+    same ``cfg`` that is incomplete or stale (written by an older version of this module,
+    :data:`SAMPLER_VERSION`) is regenerated, with a note; one made with other settings
+    needs ``overwrite=True``.
     Raises :class:`GestureError` rather than touch a folder that holds something else.
     Notebook 01.
     """
@@ -961,8 +993,12 @@ def generate_dataset(out_dir: str | os.PathLike[str], cfg: GenerateConfig = DEFA
         if not _looks_generated(out_dir):
             raise input_error(out_dir, "folder is not empty and holds no generated dataset",
                               "choose a new or empty output folder")
-        complete_other = ((out_dir / MANIFEST).is_file()
-                          and _read_json(out_dir / CONFIG) != _content_config(cfg))
+        stored = _read_json(out_dir / CONFIG)
+        older = _older_version(stored, cfg)
+        if older:
+            print(f"{out_dir}: made by an older version of the package ({older}) - regenerating it")
+        complete_other = ((out_dir / MANIFEST).is_file() and not older
+                          and stored != _content_config(cfg))
         if complete_other and not overwrite:
             raise input_error(out_dir, "holds a dataset generated with other settings",
                               "pass overwrite=True (CLI: --overwrite) or choose another folder")
@@ -1037,10 +1073,10 @@ def standard_dataset(quick: bool | None = None, progress: bool = True,
     ``overrides`` give a variant in its own folder (``name`` or ``name_quick``), e.g.
     notebook 03's ``standard_dataset(name="synthetic_overlay", text_overlay=True)``.
 
-    A folder written by an older version of the package (its ``config.json`` lacks a
-    setting added since) is regenerated, with a note.  One generated with other values
-    of known settings (e.g. ``gesture-utils generate --clips-per-class 500`` into the same
-    folder) is refused as by :func:`generate_dataset`: pass ``overwrite=True``."""
+    As with :func:`generate_dataset`, a folder written by an older version of the package
+    is regenerated, with a note, and one generated with other settings (e.g.
+    ``gesture-utils generate --clips-per-class 500`` into the same folder) is refused:
+    pass ``overwrite=True``."""
     from gesture_utils.paths import data_dir
     from gesture_utils.runtime import is_quick
 
@@ -1048,13 +1084,6 @@ def standard_dataset(quick: bool | None = None, progress: bool = True,
     folder = name or "synthetic"
     root = data_dir() / (f"{folder}_quick" if quick else folder)
     cfg = replace(standard_config(quick), **overrides)
-    stored = dataset_config(root)
-    if not overwrite and stored is not None and (root / MANIFEST).is_file():
-        missing = sorted(set(_content_config(cfg)) - set(stored))
-        if missing and set(stored) <= set(_content_config(cfg)):
-            print(f"{root}: made by an older version of the package (no {', '.join(missing)} "
-                  "setting) - regenerating it")
-            overwrite = True
     return generate_dataset(root, cfg, overwrite=overwrite, progress=progress)
 
 

@@ -305,6 +305,15 @@ def evaluate(model: ViTTemporal, data: Dataset | EmbeddingSet, device: str = "cp
             "probs": torch.softmax(logits, 1).numpy()}
 
 
+def error_pairs(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, int]:
+    """Misclassified clips counted per ``"true -> predicted"`` pair, most frequent first
+    (the off-diagonal of the confusion matrix, in a form a JSON report can hold)."""
+    from collections import Counter
+
+    pairs = Counter(f"{labels[t]} -> {labels[p]}" for t, p in zip(y_true, y_pred, strict=True) if t != p)
+    return dict(pairs.most_common())
+
+
 def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
     """Recall of every class: ``{label: fraction of its clips predicted right}``."""
     out = {}
@@ -581,7 +590,8 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
         test = evaluate(result.model, sets["test"], device, amp=train_cfg.amp)
         result.metrics.update(
             test_acc=test["acc"], test_loss=test["loss"],
-            test_per_class=per_class_accuracy(test["y_true"], test["y_pred"], labels))
+            test_per_class=per_class_accuracy(test["y_true"], test["y_pred"], labels),
+            test_errors=error_pairs(test["y_true"], test["y_pred"], labels))
         if out is not None:  # add the test score to the saved checkpoint
             ckpt = read_checkpoint(out)
             ckpt_metrics = {**ckpt["metrics"], **{k: v for k, v in result.metrics.items()}}
@@ -754,6 +764,7 @@ __all__ = [
     "checkpoint_or_train",
     "device_summary",
     "encode_dataset",
+    "error_pairs",
     "evaluate",
     "fit",
     "format_record",
