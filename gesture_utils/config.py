@@ -129,10 +129,11 @@ class TrainConfig:
     The defaults are the CPU recipe measured in ``benchmarks/bench_training.py``.
     """
 
-    #: (Averaging the weights of the last 3 / 5 / 8 epochs was tried: test 0.969 / 0.967 /
-    #: 0.964 vs 0.964 for the best epoch, seed 0, one thread -- within the seed spread,
-    #: so not kept.  30 epochs: test 0.975 / 0.975 / 0.975 vs 0.978 / 0.969 / 0.983 for 25,
-    #: seeds 0-2, one thread -- no gain, and over the 3-minute budget.)
+    #: (Averaging the weights of the last 3 / 5 / 8 epochs was tried on v0.2.0's data:
+    #: test 0.969 / 0.967 / 0.964 vs 0.964 for the best epoch, seed 0, one thread -- within
+    #: the seed spread, so not kept.  30 epochs: test 0.975 / 0.975 / 0.975 vs 0.978 /
+    #: 0.969 / 0.983 for 25, seeds 0-2, one thread -- no gain; at 2 threads 25 epochs take
+    #: about 160 s, so 30 would also pass the 3-minute budget.)
     epochs: int = 25
     batch_size: int = 16
     lr: float = 1e-3  #: peak learning rate (AdamW), reached after the warm-up

@@ -799,7 +799,8 @@ _RUNTIME_FIELDS = ("workers",)
 #: every checkpoint's ``dataset_config``): 1 = v0.1.0, 2 = v0.2.0 (idle-hand no_gesture
 #: clips), 3 = idle hands in view for at most half the clip.  Bump it with
 #: ``GOLDEN_PARAMS`` in tests/test_generation.py: older folders are then regenerated and
-#: models trained on them are named and skipped by notebooks 04-06.
+#: models trained on them are named and skipped by notebooks 04-06 -- all of them, even
+#: the few whose clips happen not to change (e.g. ``idle_hand_fraction=0``): simple and safe.
 SAMPLER_VERSION = 3
 
 
@@ -977,9 +978,10 @@ def generate_dataset(out_dir: str | os.PathLike[str], cfg: GenerateConfig = DEFA
 
     Returns at once when ``out_dir`` already holds a complete dataset made with the same
     ``cfg`` (:func:`is_complete`); ``overwrite=True`` regenerates.  A dataset with the
-    same ``cfg`` that is incomplete or stale (written by an older version of this module,
-    :data:`SAMPLER_VERSION`) is regenerated, with a note; one made with other settings
-    needs ``overwrite=True``.
+    same ``cfg`` that is stale (written by an older version of this module,
+    :data:`SAMPLER_VERSION`) is regenerated, with a note, and so is an incomplete one (no
+    manifest yet: an interrupted run, whatever its settings); a complete one made with
+    other settings needs ``overwrite=True``.
     Raises :class:`GestureError` rather than touch a folder that holds something else.
     Notebook 01.
     """

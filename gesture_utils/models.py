@@ -810,6 +810,11 @@ def checkpoint_problem(path: str | os.PathLike[str],
         if not isinstance(stored, Mapping):
             return f"{path}: does not record the settings of the data it was trained on (older version?)"
         diff = sorted(k for k in set(stored) | set(data_config) if stored.get(k) != data_config.get(k))
+        if diff == ["sampler_version"]:  # same settings, drawn by an older generator
+            was, now = stored.get("sampler_version", 1), data_config.get("sampler_version")
+            if isinstance(was, int) and isinstance(now, int) and was < now:
+                return (f"{path}: trained on data from an older version of the package (sampler "
+                        f"version {stored.get('sampler_version', 'not recorded')}, now {now}); retrain it")
         if diff:
             what = ", ".join(f"{k}={stored.get(k)!r} (now {data_config.get(k)!r})" for k in diff[:3])
             return f"{path}: trained on data generated with other settings: {what}"

@@ -544,6 +544,11 @@ def test_standard_dataset_is_what_notebooks_share(tmp_path, monkeypatch, capsys)
         assert not gen.is_complete(root, quick)
         assert gen.standard_dataset(progress=False) == root and gen.is_complete(root, quick)
         assert why in capsys.readouterr().out
+    # an older folder made with other settings is someone's own data: refused, kept
+    (root / "config.json").write_text(json.dumps({**v010, "clips_per_class": 7}))
+    with pytest.raises(GestureError, match="other settings"):
+        gen.standard_dataset(progress=False)
+    assert (root / "manifest.csv").is_file()
     # a newer sampler than this package's is not "older": refused like other settings
     (root / "config.json").write_text(json.dumps({**stored, "sampler_version": gen.SAMPLER_VERSION + 1}))
     with pytest.raises(GestureError, match="other settings"):

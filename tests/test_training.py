@@ -16,7 +16,7 @@ from torch.utils.data import TensorDataset
 
 from gesture_utils.cli import main
 from gesture_utils.config import GenerateConfig, ModelConfig, TrainConfig
-from gesture_utils.datasets import ClipCache, build_datasets, read_labels, to_tensor
+from gesture_utils.datasets import ClipCache, build_datasets, load_manifest, read_labels, to_tensor
 from gesture_utils.errors import GestureError
 from gesture_utils.generation import render_clip
 from gesture_utils.models import build_model, checkpoint_problem, load_checkpoint
@@ -141,6 +141,10 @@ def test_checkpoint_holds_everything_later_stages_need(runs, tiny_dataset):
     assert info["clip"] == model.clip and info["clip"].image_size == S
     assert info["selection_split"] == "val" and info["epoch"] == runs["a"].best_epoch
     assert info["metrics"]["test_acc"] == pytest.approx(runs["a"].metrics["test_acc"])
+    # the test errors per (true -> predicted) pair add up to the misclassified clips
+    n_test = sum(1 for r in load_manifest(tiny_dataset) if r.split == "test")
+    wrong = round((1 - runs["a"].metrics["test_acc"]) * n_test)
+    assert sum(info["metrics"]["test_errors"].values()) == wrong
     assert len(info["history"]) == RECIPE.epochs and info["train_cfg"]["seed"] == 0
     # the stored weights are the best epoch's, and reproduce the returned model
     x = torch.randn(1, T, 3, S, S)
@@ -187,8 +191,9 @@ def test_checkpoint_or_train_picks_a_usable_checkpoint_or_trains_a_stand_in(runs
     assert here is not None and checkpoint_problem(good, here) is None
     other = {**here, "idle_hand_fraction": 0.0 if here["idle_hand_fraction"] else 0.5}
     assert "idle_hand_fraction" in checkpoint_problem(good, other)
-    # same settings, newer generator (gesture_utils.generation.SAMPLER_VERSION): other data
-    assert "sampler_version" in checkpoint_problem(good, {**here, "sampler_version": here["sampler_version"] + 1})
+    # same settings, newer generator (gesture_utils.generation.SAMPLER_VERSION): said so
+    newer = {**here, "sampler_version": here["sampler_version"] + 1}
+    assert "older version of the package" in checkpoint_problem(good, newer)
     said.clear()
     assert checkpoint_or_train([good], stand_in, tiny_dataset, log=said.append,
                                data_config=other) == stand_in and trained
