@@ -109,8 +109,9 @@ class ModelConfig:
     #: average itself (what stays the same).  The LayerNorm also makes a still clip's
     #: noise as loud as a swipe (trained model: change RMS 0.05 for stop vs 0.42 for
     #: swipes, both 1 after the norm), and most remaining errors are still hands.
-    #: False, 3 seeds at 1 thread: test 0.983 / 0.989 where True gives 0.978 / 0.969,
-    #: but the third seed never left chance (0.167 vs 0.983): not adopted (issue 4)
+    #: False, seeds 0-4 at 1 thread: test 0.983 / 0.989 / 0.167 / 0.978 / 0.350 vs
+    #: 0.978 / 0.969 / 0.983 / 0.994 / 0.969 with it: better on still hands when it
+    #: learns, but 2 of 5 seeds never do, so the norm stays (issue 4)
     temporal_delta: bool = True
     #: ... and the difference with the previous frame (which way things move), so the
     #: order of the frames is in the input, not only in the position embeddings
