@@ -111,7 +111,10 @@ class ModelConfig:
     #: swipes, both 1 after the norm), and most remaining errors are still hands.
     #: False, seeds 0-4 at 1 thread: test 0.983 / 0.989 / 0.167 / 0.978 / 0.350 vs
     #: 0.978 / 0.969 / 0.983 / 0.994 / 0.969 with it: better on still hands when it
-    #: learns, but 2 of 5 seeds never do, so the norm stays (issue 4)
+    #: learns, but 2 of 5 seeds never do, so the norm stays (issue 4).  Adding the
+    #: unnormalised change next to it (a gain-scaled Linear, like the motion tokens; an
+    #: experiment, not in the code): 0.989 / 0.969 / 0.994 / 0.983 / 0.931, mean 0.973
+    #: vs 0.979 -- no gain
     temporal_delta: bool = True
     #: ... and the difference with the previous frame (which way things move), so the
     #: order of the frames is in the input, not only in the position embeddings
