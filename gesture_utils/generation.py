@@ -41,7 +41,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -812,21 +812,22 @@ def _content_config(cfg: GenerateConfig) -> dict[str, Any]:
     return d
 
 
-def _older_version(stored: Any, cfg: GenerateConfig) -> str | None:
-    """Why the dataset config ``stored`` is ``cfg``'s as written by an older version of
-    this module (a setting added since is missing, or an older sampler), else None."""
-    if not isinstance(stored, dict):
+def older_version(stored: Any, want: Mapping[str, Any]) -> str | None:
+    """Why the dataset settings ``stored`` are ``want``'s (both :func:`dataset_config`
+    dicts) as written by an older version of this module -- a setting added since is
+    missing, or an older sampler -- else None.  :func:`generate_dataset` regenerates such
+    a folder; :func:`gesture_utils.models.checkpoint_problem` names such a model."""
+    if not isinstance(stored, Mapping):
         return None
-    want = _content_config(cfg)
-    old = stored.get("sampler_version", 1)
-    if not (set(stored) <= set(want) and isinstance(old, int) and old <= SAMPLER_VERSION
+    old, now = stored.get("sampler_version", 1), want.get("sampler_version", SAMPLER_VERSION)
+    if not (set(stored) <= set(want) and isinstance(old, int) and isinstance(now, int) and old <= now
             and all(stored[k] == want[k] for k in stored if k != "sampler_version")):
         return None
     missing = sorted(set(want) - set(stored) - {"sampler_version"})
     if missing:
         return f"no {', '.join(missing)} setting"
-    if old < SAMPLER_VERSION:
-        return f"sampler version {stored.get('sampler_version', 'not recorded')}, now {SAMPLER_VERSION}"
+    if old < now:
+        return f"sampler version {stored.get('sampler_version', 'not recorded')}, now {now}"
     return None
 
 
@@ -996,7 +997,7 @@ def generate_dataset(out_dir: str | os.PathLike[str], cfg: GenerateConfig = DEFA
             raise input_error(out_dir, "folder is not empty and holds no generated dataset",
                               "choose a new or empty output folder")
         stored = _read_json(out_dir / CONFIG)
-        older = _older_version(stored, cfg)
+        older = older_version(stored, _content_config(cfg))
         if older:
             print(f"{out_dir}: made by an older version of the package ({older}) - regenerating it")
         complete_other = ((out_dir / MANIFEST).is_file() and not older
@@ -1175,6 +1176,7 @@ __all__ = [
     "ease",
     "generate_dataset",
     "idle_hand_path",
+    "older_version",
     "is_complete",
     "load_sessions",
     "mirror_params",

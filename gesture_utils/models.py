@@ -68,6 +68,7 @@ from torch import Tensor, nn
 
 from gesture_utils.config import ClipConfig, ModelConfig, from_dict, to_dict
 from gesture_utils.errors import GestureError, input_error
+from gesture_utils.generation import older_version
 
 HEADS: tuple[str, ...] = ("mean", "transformer")
 POOLS: tuple[str, ...] = ("cls", "last", "mean")
@@ -809,12 +810,10 @@ def checkpoint_problem(path: str | os.PathLike[str],
         stored = info.get("dataset_config")
         if not isinstance(stored, Mapping):
             return f"{path}: does not record the settings of the data it was trained on (older version?)"
+        older = older_version(stored, data_config)
+        if older:
+            return f"{path}: trained on data from an older version of the package ({older}); retrain it"
         diff = sorted(k for k in set(stored) | set(data_config) if stored.get(k) != data_config.get(k))
-        if diff == ["sampler_version"]:  # same settings, drawn by an older generator
-            was, now = stored.get("sampler_version", 1), data_config.get("sampler_version")
-            if isinstance(was, int) and isinstance(now, int) and was < now:
-                return (f"{path}: trained on data from an older version of the package (sampler "
-                        f"version {stored.get('sampler_version', 'not recorded')}, now {now}); retrain it")
         if diff:
             what = ", ".join(f"{k}={stored.get(k)!r} (now {data_config.get(k)!r})" for k in diff[:3])
             return f"{path}: trained on data generated with other settings: {what}"
