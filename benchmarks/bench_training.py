@@ -22,6 +22,18 @@ Usage::
     .venv/bin/python benchmarks/bench_training.py            # everything (~15 min on 2 cores)
     .venv/bin/python benchmarks/bench_training.py --only main --epochs 10
     .venv/bin/python benchmarks/bench_training.py --only main --repeats 3   # seed spread
+
+Experiments (one change against the default; compare seeds at a fixed thread count,
+since a run's numbers repeat exactly only for the same seed and threads)::
+
+    .venv/bin/python benchmarks/bench_training.py --only main --threads 1 --seed 2 \
+        --set hand_weight=1 --out /tmp/hand_s2.json       # a ModelConfig/TrainConfig field
+    .venv/bin/python benchmarks/bench_training.py --only main --threads 1 \
+        --gen clips_per_class=600 --epochs 12             # a GenerateConfig field (own folder)
+
+Two 1-thread experiments can run side by side on 2 cores; with the same ``--gen``
+variant, start the second after the first has printed its ``data:`` line, so that they
+do not both generate the folder.
 """
 
 from __future__ import annotations
@@ -32,7 +44,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +53,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gesture_utils.config import ModelConfig, TrainConfig, to_dict  # noqa: E402
+from gesture_utils.config import GenerateConfig, ModelConfig, TrainConfig, to_dict  # noqa: E402
 from gesture_utils.datasets import ClipCache, build_datasets, read_labels  # noqa: E402
 from gesture_utils.generation import standard_dataset  # noqa: E402
 from gesture_utils.models import build_model  # noqa: E402
@@ -132,6 +144,30 @@ def score_on(model, root: Path, cache: ClipCache, splits=("train", "val", "test"
             "lr_pair_acc": pair_accuracy(y, p, model.labels)}
 
 
+def _parse_setting(item: str, parser: argparse.ArgumentParser, flag: str) -> tuple[str, object]:
+    """``FIELD=VALUE`` -> ``(field, value)``; the value is parsed as JSON (numbers,
+    true/false, null), else kept as a string."""
+    name, sep, text = item.partition("=")
+    if not sep:
+        parser.error(f"{flag} {item!r}: expected FIELD=VALUE")
+    try:
+        return name, json.loads(text)
+    except json.JSONDecodeError:
+        return name, text
+
+
+def _apply_setting(item: str, model_cfg: ModelConfig, recipe: TrainConfig,
+                   parser: argparse.ArgumentParser) -> tuple[ModelConfig, TrainConfig]:
+    """``FIELD=VALUE`` applied to whichever of the two configs has that field."""
+    name, value = _parse_setting(item, parser, "--set")
+    for cfg in (model_cfg, recipe):
+        if name in {f.name for f in fields(cfg)}:
+            new = replace(cfg, **{name: value})
+            return (new, recipe) if cfg is model_cfg else (model_cfg, new)
+    parser.error(f"--set {item!r}: no ModelConfig or TrainConfig field named {name!r}")
+    raise AssertionError  # parser.error exits
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("main", "mean", "leak", "shift"), action="append",
@@ -144,20 +180,39 @@ def main(argv: list[str] | None = None) -> int:
                              "clips with the seed and the thread count")
     parser.add_argument("--out", default=str(artifacts_dir(quick=False) / "bench_training.json"))
     parser.add_argument("--verbose", action="store_true", help="print every epoch")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0: PyTorch's default, one per core)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change one ModelConfig/TrainConfig field for every run, e.g. "
+                             "--set hand_weight=0.5 (repeatable; for experiments)")
+    parser.add_argument("--gen", action="append", default=[], metavar="FIELD=VALUE",
+                        help="train and test on a variant of the dataset: one GenerateConfig "
+                             "field changed, generated into data/synthetic_<changes> "
+                             "(repeatable; for experiments)")
     args = parser.parse_args(argv)
     parts = set(args.only or ("main", "mean", "leak", "shift"))
+    gen = dict(_parse_setting(item, parser, "--gen") for item in args.gen)
+    bad = sorted(set(gen) - {f.name for f in fields(GenerateConfig)})
+    if bad:
+        parser.error(f"--gen: no GenerateConfig field named {bad[0]!r}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     recipe = TrainConfig(seed=args.seed, device="cpu")
     if args.epochs:
         recipe = replace(recipe, epochs=args.epochs)
     model_cfg = ModelConfig()
+    for item in args.set:
+        model_cfg, recipe = _apply_setting(item, model_cfg, recipe, parser)
     quiet = not args.verbose
     print(f"bench_training · {time.strftime('%Y-%m-%d %H:%M')} · {platform.processor() or platform.machine()}"
           f" · torch {torch.__version__} · {torch.get_num_threads()} threads · load {_load()}")
     print(f"model {to_dict(model_cfg)}\nrecipe {to_dict(recipe)}")
 
     t = time.perf_counter()
-    root = standard_dataset(quick=False, progress=False)
+    variant = "_".join(f"{k}{v}" for k, v in sorted(gen.items()))
+    root = standard_dataset(quick=False, progress=False,
+                            **({"name": f"synthetic_{variant}", **gen} if gen else {}))
     print(f"data: {root} ({time.perf_counter() - t:.0f} s to load-or-generate)")
     cache = ClipCache()
     res: dict[str, dict] = {}
@@ -219,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "threads": torch.get_num_threads(),
            "load_after": _load(), "model": to_dict(model_cfg), "recipe": to_dict(recipe),
+           "data": str(root), "data_changes": gen,
            "runs": {k: {kk: vv for kk, vv in r.items() if kk not in ("model",)} for k, r in res.items()},
            "leak": leak, "generalisation": shift, "shifted_config": SHIFTED}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

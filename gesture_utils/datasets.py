@@ -432,20 +432,35 @@ def augment_clip(frames: np.ndarray, label: str, labels: Sequence[str],
     (:func:`can_flip_axis`).  Returns ``(new uint8 clip, new label)``; the input
     array is never modified.  Deterministic given ``rng``'s state.
     """
+    out, label, _ = _augment(frames, label, labels, rng, aug)
+    return out, label
+
+
+def _augment(frames: np.ndarray, label: str, labels: Sequence[str], rng: np.random.Generator,
+             aug: AugmentConfig | None = None
+             ) -> tuple[np.ndarray, str, tuple[float, float, float, float, bool, bool]]:
+    """:func:`augment_clip`, also returning the geometry it applied: the crop box as
+    fractions ``(top, left, height, width)`` and whether it flipped horizontally /
+    vertically (to move per-frame targets such as :func:`hand_targets` along)."""
     aug = aug if aug is not None else AugmentConfig()
     h, w = frames.shape[1:3]
     out = frames
+    box = (0.0, 0.0, 1.0, 1.0)
     lo, hi = aug.crop_scale
     if hi > 0 and (lo < 1.0 or aug.crop_ratio != (1.0, 1.0)):
         top, left, ch, cw = _random_crop_box(rng, h, w, aug.crop_scale, aug.crop_ratio)
         if (ch, cw) != (h, w):
             out = np.stack([cv2.resize(f[top:top + ch, left:left + cw], (w, h),
                                        interpolation=cv2.INTER_LINEAR) for f in out])
+            box = (top / h, left / w, ch / h, cw / w)
     # rng.random() is drawn first, always: the random stream does not depend on labels
+    hflip = vflip = False
     if rng.random() < aug.hflip_p and can_flip_axis(labels, True):
         out, label = flip_clip(out, label, True, labels)
+        hflip = True
     if rng.random() < aug.vflip_p and can_flip_axis(labels, False):
         out, label = flip_clip(out, label, False, labels)
+        vflip = True
     b = rng.uniform(1 - aug.brightness, 1 + aug.brightness) if aug.brightness > 0 else 1.0
     c = rng.uniform(1 - aug.contrast, 1 + aug.contrast) if aug.contrast > 0 else 1.0
     if b != 1.0 or c != 1.0:
@@ -455,7 +470,39 @@ def augment_clip(frames: np.ndarray, label: str, labels: Sequence[str],
         out = cv2.addWeighted(flat, c * b, flat, 0.0, m * b * (1.0 - c)).reshape(out.shape)
     if out is frames:
         out = frames.copy()
-    return out, label
+    return out, label, (*box, hflip, vflip)
+
+
+def hand_targets(params: Mapping[str, Any], num_frames: int) -> np.ndarray:
+    """Per-frame hand targets of a clip with ``num_frames`` frames sampled as
+    :func:`~gesture_utils.video.read_clip` samples them: ``(T, 3)`` float32 rows
+    ``(visible, x, y)`` (:func:`~gesture_utils.generation.hand_track`).  ``NaN`` rows
+    when ``params`` do not say (imported clips): such clips add nothing to the loss."""
+    if "n_frames" not in params or "path" not in params:
+        return np.full((num_frames, 3), np.nan, np.float32)
+    from gesture_utils.generation import hand_track
+
+    track = hand_track(params)
+    return track[_video.sample_indices(len(track), num_frames)]
+
+
+def move_targets(targets: np.ndarray, geometry: tuple[float, float, float, float, bool, bool]
+                 ) -> np.ndarray:
+    """Per-frame ``(visible, x, y)`` targets after :func:`_augment`'s crop and flips; a
+    hand whose centre the crop cut off counts as not visible."""
+    top, left, ch, cw, hflip, vflip = geometry
+    out = targets.copy()
+    vis = out[:, 0] == 1
+    x, y = (out[:, 1] - left) / cw, (out[:, 2] - top) / ch
+    if hflip:
+        x = 1.0 - x
+    if vflip:
+        y = 1.0 - y
+    inside = (x >= 0) & (x <= 1) & (y >= 0) & (y <= 1)
+    out[vis, 1], out[vis, 2] = x[vis], y[vis]
+    gone = vis & ~inside
+    out[gone] = 0.0
+    return out
 
 
 # --------------------------------------------------------------------------- tensors
@@ -602,12 +649,15 @@ class GestureClipDataset(Dataset):
     ``cache``: a shared :class:`ClipCache`; ``None`` makes a private in-memory one.
     ``on_error='skip'`` decodes every clip now and drops (with a warning) those that
     fail; ``'raise'`` decodes lazily and raises :class:`GestureError` on a bad clip.
+    ``with_hand=True`` makes items ``(clip, label, hand)`` with ``hand`` the per-frame
+    ``(T, 3)`` targets of :func:`hand_targets`, moved along with the crop and flips
+    (the auxiliary "where is the hand" loss of notebook 03).
     """
 
     def __init__(self, records: Sequence[ClipRecord], labels: Sequence[str],
                  clip: ClipConfig | None = None, augment: bool | AugmentConfig = False,
                  cache: ClipCache | None = None, seed: int = 0, on_error: str = "raise",
-                 resize_mode: str = "stretch") -> None:
+                 resize_mode: str = "stretch", with_hand: bool = False) -> None:
         _check_on_error(on_error)
         self.labels = list(labels)
         index = {name: i for i, name in enumerate(self.labels)}
@@ -624,6 +674,7 @@ class GestureClipDataset(Dataset):
         self.cache = cache if cache is not None else ClipCache()
         self.seed = int(seed)
         self.resize_mode = resize_mode
+        self.with_hand = bool(with_hand)
         self.epoch = 0
         self._reads: dict[int, int] = {}
         self._index = index
@@ -670,18 +721,30 @@ class GestureClipDataset(Dataset):
         self.records = keep
         return len(keep)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    @property
+    def has_hand_targets(self) -> bool:
+        """True if some clip's parameters say where its hand is (generated data)."""
+        return any("path" in r.params and "n_frames" in r.params for r in self.records)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int] | tuple[torch.Tensor, int, torch.Tensor]:
         i = int(i)
         if i < 0:
             i += len(self.records)
         frames = self.uint8(i)
         label = self.records[i].label
+        geometry = None
         if self.aug is not None:
             n = self._reads.get(i, 0)
             self._reads[i] = n + 1
             rng = np.random.default_rng([self.seed % 2**63, self.epoch % 2**63, i, n])
-            frames, label = augment_clip(frames, label, self.labels, rng, self.aug)
-        return to_tensor(frames, self.clip.mean, self.clip.std), self._index[label]
+            frames, label, geometry = _augment(frames, label, self.labels, rng, self.aug)
+        x = to_tensor(frames, self.clip.mean, self.clip.std)
+        if not self.with_hand:
+            return x, self._index[label]
+        hand = hand_targets(self.records[i].params, self.clip.num_frames)
+        if geometry is not None:
+            hand = move_targets(hand, geometry)
+        return x, self._index[label], torch.from_numpy(hand)
 
 
 def _usable_flips(aug: AugmentConfig, labels: Sequence[str]) -> AugmentConfig:
@@ -734,7 +797,9 @@ __all__ = [
     "discover_clips",
     "flip_clip",
     "flip_label",
+    "hand_targets",
     "load_manifest",
+    "move_targets",
     "read_labels",
     "records_for",
     "to_tensor",

@@ -403,6 +403,23 @@ def actor_track(path: dict[str, Any], T: int) -> np.ndarray:
     return mid[None, :] + half[None, :] * g[:, None]
 
 
+def hand_track(params: Mapping[str, Any]) -> np.ndarray:
+    """Where the hand is in every frame of a generated clip: ``(T, 3)`` float32 rows
+    ``(visible, x, y)``, the centre in fractions of the side (before camera shake and
+    tremor, a few pixels at most); ``x = y = 0`` where no hand is in view.  ``params``
+    are a manifest row's (:func:`sample_clip_params`).  The generator knows this for
+    free, so training can ask the frame encoder for it too (``TrainConfig.hand_weight``,
+    notebook 03)."""
+    T, path = int(params["n_frames"]), params.get("path")
+    out = np.zeros((T, 3), np.float32)
+    if path is None:
+        return out
+    start, end = path.get("visible", (0, T))
+    out[start:end, 0] = 1.0
+    out[start:end, 1:] = actor_track(path, T)[start:end]
+    return out
+
+
 def _reflect(p: np.ndarray) -> np.ndarray:
     """Fold positions back into [0, 1] (drifting distractors bounce off the edges)."""
     p = np.mod(p, 2.0)
@@ -1175,6 +1192,7 @@ __all__ = [
     "dataset_config",
     "ease",
     "generate_dataset",
+    "hand_track",
     "idle_hand_path",
     "older_version",
     "is_complete",

@@ -11,6 +11,8 @@ One recipe for every device:
 * model selection and early stopping on the validation split (best accuracy, ties
   broken by lower loss); the test split is only scored at the end;
 * direction-aware augmentation from :mod:`gesture_utils.datasets` on the training clips;
+* ``hand_weight > 0``: an auxiliary per-frame "where is the hand" loss on the frame
+  embeddings (:class:`HandProbe`; generated data only), off by default;
 * ``freeze_backbone=True``: every clip is encoded once (plus its flipped views when
   augmenting) and only the temporal head trains on the cached frame embeddings;
 * a checkpoint written atomically after every epoch (best weights + everything needed
@@ -110,15 +112,19 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float =
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+def make_optimizer(model: nn.Module, cfg: TrainConfig,
+                   extra: nn.Module | None = None) -> torch.optim.AdamW:
     """AdamW with four parameter groups: backbone/head x decay/no-decay.
 
     No weight decay on 1-d tensors (norms, biases) and on position embeddings and
     tokens; the backbone's learning rate is ``lr * backbone_lr_scale``.  Frozen
-    parameters are left out.
+    parameters are left out.  ``extra`` (e.g. the :class:`HandProbe`) trains like the head.
     """
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
-    for name, p in model.named_parameters():
+    named = list(model.named_parameters())
+    if extra is not None:
+        named += [(f"extra.{n}", p) for n, p in extra.named_parameters()]
+    for name, p in named:
         if not p.requires_grad:
             continue
         no_decay = p.ndim <= 1 or name.endswith(("pos_embed", "cls_token", "reg_token"))
@@ -246,14 +252,15 @@ def reverse_label_map(labels: Sequence[str]) -> Tensor:
 
 def augment_batch(x: Tensor, y: Tensor, g: torch.Generator, reverse_map: Tensor,
                   reverse_p: float = 0.5, color: bool = True,
-                  mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.5, 0.5, 0.5)
-                  ) -> tuple[Tensor, Tensor]:
+                  mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.5, 0.5, 0.5),
+                  hand: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Clip-level augmentation of a normalised batch ``(B, T, C, H, W)``, labels ``(B,)``.
 
     Time reversal (label mapped by ``reverse_map``; classes mapped to -1 are left alone)
     with probability ``reverse_p``; with ``color``, a random RGB channel order and a
     colour inversion (p = 0.5) per clip, done in pixel space so any ``mean``/``std``
-    normalisation stays exact.  Randomness comes from ``g`` only.
+    normalisation stays exact.  Randomness comes from ``g`` only.  ``hand``: per-frame
+    targets ``(B, T, ...)`` reversed with their clips; then returns ``(x, y, hand)``.
     """
     B = x.shape[0]
     if reverse_p > 0:
@@ -261,6 +268,8 @@ def augment_batch(x: Tensor, y: Tensor, g: torch.Generator, reverse_map: Tensor,
         flip = (torch.rand(B, generator=g) < reverse_p) & (target >= 0)
         x = torch.where(flip.view(B, 1, 1, 1, 1), x.flip(1), x)
         y = torch.where(flip, target, y)
+        if hand is not None:
+            hand = torch.where(flip.view(B, *[1] * (hand.ndim - 1)), hand.flip(1), hand)
     if color:
         m = torch.tensor(mean, dtype=x.dtype).view(1, 1, 3, 1, 1)
         s = torch.tensor(std, dtype=x.dtype).view(1, 1, 3, 1, 1)
@@ -270,7 +279,40 @@ def augment_batch(x: Tensor, y: Tensor, g: torch.Generator, reverse_map: Tensor,
         inv = (torch.rand(B, generator=g) < 0.5).view(B, 1, 1, 1, 1)
         pix = torch.where(inv, 1.0 - pix, pix)
         x = (pix - m) / s
-    return x, y
+    return (x, y) if hand is None else (x, y, hand)  # type: ignore[return-value]
+
+
+class HandProbe(nn.Module):
+    """Auxiliary head used only while training (notebook 03): from each frame embedding
+    ``(B, T, D)``, a logit "is the hand in view" and its centre ``(x, y)``: ``(B, T, 3)``.
+
+    A linear probe, so what it needs must be in the embedding itself: the encoder is
+    asked to see a still hand in every frame, which the class label alone asks only
+    through the temporal head.  Not part of the model, its checkpoint or its export.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(dim, 3)
+
+    def forward(self, emb: Tensor) -> Tensor:
+        return self.fc(emb)
+
+
+def hand_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """Loss of :class:`HandProbe` outputs ``(B, T, 3)`` against ``(visible, x, y)``
+    targets: binary cross-entropy on visibility, plus squared error of the centre
+    (in units of the frame side) on frames that show the hand; ``NaN`` targets
+    (clips with unknown hands) are left out.  0 when nothing is known."""
+    known = ~torch.isnan(target[..., 0])
+    if not bool(known.any()):
+        return pred.sum() * 0.0
+    p, t = pred[known], target[known]
+    loss = F.binary_cross_entropy_with_logits(p[:, 0], t[:, 0])
+    seen = t[:, 0] > 0.5
+    if bool(seen.any()):
+        loss = loss + F.mse_loss(p[seen, 1:], t[seen, 1:], reduction="sum") / max(1, int(known.sum()))
+    return loss
 
 
 def _forward(model: ViTTemporal, x: Tensor, embeddings: bool) -> Tensor:
@@ -383,7 +425,11 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
     dtype = amp_dtype(device, cfg.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
-    optimizer = make_optimizer(model, cfg)
+    probe: HandProbe | None = None
+    if (cfg.hand_weight > 0 and not embeddings and not cfg.freeze_backbone
+            and getattr(train_data, "with_hand", False)):
+        probe = HandProbe(model.embed_dim).to(device)
+    optimizer = make_optimizer(model, cfg, extra=probe)
     scheduler = make_scheduler(optimizer, cfg, steps_per_epoch)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     clip_aug = (not embeddings and cfg.augment and (cfg.time_reverse_p > 0 or cfg.color_aug))
@@ -395,6 +441,8 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
     best_epoch, bad_epochs, start = 0, 0, 0
     if resume_state is not None:
         model.load_state_dict(resume_state["model_state"])
+        if probe is not None and resume_state.get("probe_state"):
+            probe.load_state_dict(resume_state["probe_state"])
         optimizer.load_state_dict(resume_state["optimizer"])
         scheduler.load_state_dict(resume_state["scheduler"])
         if resume_state.get("scaler"):
@@ -416,20 +464,31 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
         n_seen, loss_sum, correct = 0, 0.0, 0
         batches = _batches(train_data, cfg.batch_size, True, cfg.seed, epoch, cfg.num_workers)
         g_aug = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch) + 1)
-        for x, y in tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}", leave=False,
-                         disable=quiet):
+        for batch in tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}", leave=False,
+                          disable=quiet):
+            x, y = batch[0], batch[1]
+            hand = batch[2] if probe is not None and len(batch) > 2 else None
             if clip_aug:
-                x, y = augment_batch(x, y, g_aug, reverse_map, cfg.time_reverse_p, cfg.color_aug,
-                                     model.clip.mean, model.clip.std)
+                out = augment_batch(x, y, g_aug, reverse_map, cfg.time_reverse_p, cfg.color_aug,
+                                    model.clip.mean, model.clip.std, hand=hand)
+                x, y = out[0], out[1]
+                hand = out[2] if hand is not None else None
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with _autocast(device, dtype):
-                logits = _forward(model, x, embeddings)
-                loss = criterion(logits.float(), y)
+                if probe is not None and hand is not None:
+                    emb = model.encode_frames(x)
+                    logits = model.classify_embeddings(emb)
+                    aux = hand_loss(probe(emb).float(), hand.to(device))  # type: ignore[misc]
+                    loss = criterion(logits.float(), y) + cfg.hand_weight * aux
+                else:
+                    logits = _forward(model, x, embeddings)
+                    loss = criterion(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if cfg.grad_clip > 0:
                 scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                params = list(model.parameters()) + (list(probe.parameters()) if probe else [])
+                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
@@ -458,6 +517,7 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                      "scaler": scaler.state_dict() if scaler.is_enabled() else {},
                      "history": history, "best_state": None, "best_score": list(best_score),
+                     "probe_state": probe.state_dict() if probe is not None else {},
                      "best_epoch": best_epoch, "bad_epochs": bad_epochs,
                      "finished": bool(stop or epoch + 1 == cfg.epochs)}
             save_checkpoint(checkpoint, model, metrics=_best_metrics(history, best_epoch),
@@ -571,6 +631,12 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
               f"{len(sets['test'])} test clips · {len(labels)} classes · "
               f"{model_cfg.backbone} ({model.init_source}) + {model_cfg.head} head · "
               f"{device_summary(device, amp_dtype(device, train_cfg.amp))}")
+    if train_cfg.hand_weight > 0 and not train_cfg.freeze_backbone:
+        if sets["train"].has_hand_targets:
+            sets["train"].with_hand = True
+        elif not quiet:
+            print(f"{root.name}: the manifest does not say where the hands are, so "
+                  "hand_weight has no effect (it needs generated clips)")
     t0 = time.perf_counter()
     for ds in sets.values():
         ds.preload(progress=not quiet)
@@ -718,6 +784,9 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
                    help="train only the temporal head on cached frame embeddings")
     t.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                    help="turn training augmentation off")
+    t.add_argument("--hand-weight", type=float, default=None,
+                   help=f"weight of the per-frame 'where is the hand' loss (generated data "
+                        f"only; default {d_t.hand_weight})")
     t.add_argument("--seed", type=int, default=None, help=f"default {d_t.seed}")
     t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
@@ -729,7 +798,7 @@ _MODEL_ARGS = {"backbone": "backbone", "pretrained": "pretrained", "weights": "w
                "num_frames": "num_frames"}
 _TRAIN_ARGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "patience": "patience",
                "freeze_backbone": "freeze_backbone", "augment": "augment", "seed": "seed",
-               "device": "device"}
+               "device": "device", "hand_weight": "hand_weight"}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -758,6 +827,7 @@ def _run(args: argparse.Namespace) -> int:
 
 __all__ = [
     "EmbeddingSet",
+    "HandProbe",
     "TrainResult",
     "amp_dtype",
     "augment_batch",
@@ -768,6 +838,7 @@ __all__ = [
     "evaluate",
     "fit",
     "format_record",
+    "hand_loss",
     "load_checkpoint",
     "lr_factor",
     "make_optimizer",

@@ -18,6 +18,7 @@ from gesture_utils.datasets import (
     ClipCache,
     ClipRecord,
     GestureClipDataset,
+    _augment,  # the geometry it applied
     augment_clip,
     build_datasets,
     can_flip,
@@ -25,7 +26,9 @@ from gesture_utils.datasets import (
     discover_clips,
     flip_clip,
     flip_label,
+    hand_targets,
     load_manifest,
+    move_targets,
     read_labels,
     records_for,
     to_tensor,
@@ -537,3 +540,64 @@ def test_build_datasets_share_cache_and_only_train_augments(data_root):
     assert sets["train"].cache is sets["test"].cache
     groups = {s: {r.group for r in d.records} for s, d in sets.items()}
     assert not (groups["train"] & groups["val"] or groups["train"] & groups["test"])
+
+
+# ---------------------------------------------------------------- per-frame hand targets
+
+
+def test_hand_targets_follow_the_crop_and_flips():
+    """``move_targets`` must put the target where ``_augment`` moved the pixels."""
+    size = 64
+    labels = ["swipe_left", "swipe_right", "swipe_up", "swipe_down"]
+    aug = AugmentConfig(hflip_p=0.5, vflip_p=0.5, brightness=0.0, contrast=0.0,
+                        crop_scale=(0.4, 1.0), crop_ratio=(0.7, 1.4))
+    frames = swipe("right", n=8, size=size)
+    c = centroid(frames)
+    targets = np.column_stack([np.ones(8), (c[:, 0] + 0.5) / size, (c[:, 1] + 0.5) / size])
+    targets = targets.astype(np.float32)
+    flips, cut, checked = set(), 0, 0
+    for seed in range(40):
+        out, _, geometry = _augment(frames, "swipe_right", labels, np.random.default_rng(seed), aug)
+        moved = move_targets(targets, geometry)
+        flips.add(geometry[4:])
+        for t in range(8):
+            if moved[t, 0] == 0:  # its centre was cropped away
+                cut += 1
+                assert (moved[t] == 0).all()
+                continue
+            ys, xs = np.nonzero(out[t].mean(-1) > 128)
+            if min(xs.min(), ys.min()) == 0 or max(xs.max(), ys.max()) == size - 1:
+                continue  # partly cropped: what is left has another centre
+            centre = np.array([xs.mean() + 0.5, ys.mean() + 0.5]) / size
+            assert np.abs(centre - moved[t, 1:]).max() < 1.5 / size, (seed, t, geometry)
+            checked += 1
+    assert flips == {(False, False), (True, False), (False, True), (True, True)}
+    assert checked > 200 and cut > 0
+
+
+def test_hand_targets_of_generated_clips_and_of_clips_without_params(tiny_dataset):
+    records = load_manifest(tiny_dataset)
+    ds = GestureClipDataset(records, read_labels(tiny_dataset), CLIP, augment=True, with_hand=True)
+    assert ds.has_hand_targets
+    kinds = set()
+    for i in range(len(ds)):
+        x, y, hand = ds[i]
+        assert x.shape == (6, 3, 24, 24) and hand.shape == (6, 3) and hand.dtype == torch.float32
+        label, params = ds.records[i].label, ds.records[i].params
+        visible = hand[:, 0]
+        if label in ("stop", "swipe_left", "swipe_right", "swipe_up", "swipe_down"):
+            assert visible.sum() >= 5, (label, hand)  # the crop may cut a hand near the edge
+        elif params["path"] is None:
+            assert (hand == 0).all()
+            kinds.add("no hand")
+        else:  # an idle hand: in view at one end of the clip, for at most half of it
+            assert 1 <= visible.sum() <= 3 and (visible[0] == 1 or visible[-1] == 1)
+            kinds.add("idle hand")
+        assert ((hand[:, 1:] >= 0) & (hand[:, 1:] <= 1)).all()
+    assert kinds == {"no hand", "idle hand"}
+    # without ``with_hand`` the items are the usual pairs
+    assert len(GestureClipDataset(records, read_labels(tiny_dataset), CLIP)[0]) == 2
+    # imported clips do not say where their hand is: NaN, and the dataset knows it has none
+    assert np.isnan(hand_targets({}, 6)).all()
+    bare = [ClipRecord(r.path, r.label, r.split, r.group) for r in records]
+    assert not GestureClipDataset(bare, read_labels(tiny_dataset), CLIP).has_hand_targets

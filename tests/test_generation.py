@@ -568,3 +568,44 @@ def test_standard_dataset_is_what_notebooks_share(tmp_path, monkeypatch, capsys)
 def test_render_stream_rejects_unknown_labels():
     with pytest.raises(GestureError, match="wave"):
         gen.render_stream(["swipe_left", "wave"], _rng(0), SMALL)
+
+
+# ----------------------------------------------------------------------------- hand track
+
+
+def _hand_pixels(params: dict, session: dict, cfg: GenerateConfig) -> np.ndarray:
+    """``(T, size, size)`` bool: where the clip differs from the same clip without its
+    hand (same nuisances, distractors and noise), i.e. where the hand was drawn."""
+    with_hand = gen.render_from_params(params, session, cfg).astype(int)
+    without = gen.render_from_params({**params, "path": None, "actor": None}, session, cfg)
+    return np.abs(with_hand - without.astype(int)).sum(-1) > 30
+
+
+def test_hand_track_says_where_the_hand_was_drawn():
+    """``hand_track`` is computed from the parameters, not the pixels: check it against
+    the pixels -- visible exactly where the hand was drawn, at the drawn centre."""
+    cfg = replace(SMALL, size=96)
+    errors, swapped = [], []
+    for seed in range(6):
+        session = _session(seed)
+        for label in ("swipe_left", "swipe_up", "stop", "no_gesture"):
+            for k in range(3):
+                params = gen.sample_clip_params(label, _rng(100 * seed + k), cfg, session)
+                if label == "no_gesture" and k == 0:
+                    params = gen.sample_clip_params(
+                        label, _rng(100 * seed + k), replace(cfg, idle_hand_fraction=1.0), session)
+                track = gen.hand_track(params)
+                drawn = _hand_pixels(params, session, cfg)
+                assert track.shape == (gen.n_frames(cfg), 3) and track.dtype == np.float32
+                seen = drawn.sum((1, 2)) > 3
+                np.testing.assert_array_equal(track[:, 0] == 1, seen, err_msg=f"{label} {seed} {k}")
+                for t in np.flatnonzero(seen):
+                    ys, xs = np.nonzero(drawn[t])
+                    centre = np.array([xs.mean() + 0.5, ys.mean() + 0.5]) / cfg.size
+                    errors.append(np.abs(centre - track[t, 1:]).max())
+                    swapped.append(np.abs(centre - track[t, 2:0:-1]).max())
+                assert (track[~seen] == 0).all()
+    assert len(errors) > 100
+    # the drawn shape is not symmetric (fingers, wrist) and the camera shakes: a few pixels
+    assert np.median(errors) < 0.03 and max(errors) < 0.1, (np.median(errors), max(errors))
+    assert np.median(swapped) > 3 * np.median(errors)  # the check can tell x from y

@@ -27,6 +27,7 @@ from gesture_utils.training import (
     checkpoint_or_train,
     encode_dataset,
     fit,
+    hand_loss,
     lr_factor,
     pair_accuracy,
     plot_history,
@@ -113,6 +114,11 @@ def runs(tiny_dataset, cache, tmp_path_factory):
     out["interrupted"] = train(tiny_dataset, tmp / "b.pt", MODEL, RECIPE, quiet=True, cache=cache,
                                on_epoch_end=lambda r, m: r["epoch"] == 1)
     out["resumed"] = train(tiny_dataset, resume=tmp / "b.pt", quiet=True, cache=cache)
+    hand = replace(RECIPE, hand_weight=1.0)
+    out["hand"] = train(tiny_dataset, tmp / "h.pt", MODEL, hand, quiet=True, cache=cache)
+    train(tiny_dataset, tmp / "h2.pt", MODEL, hand, quiet=True, cache=cache,
+          on_epoch_end=lambda r, m: r["epoch"] == 2)
+    out["hand_resumed"] = train(tiny_dataset, resume=tmp / "h2.pt", quiet=True, cache=cache)
     out["tmp"] = tmp
     return out
 
@@ -132,6 +138,38 @@ def test_resume_continues_and_matches_the_uninterrupted_run(runs):
     b = load_checkpoint(runs["tmp"] / "b.pt")[0].state_dict()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_the_hand_loss_changes_training_and_resumes_exactly(runs):
+    """hand_weight > 0 trains a probe beside the model: another run than without it,
+    the same model keys (the probe is not part of the model), and a resumed run that
+    picks the probe up where it was."""
+    assert _metrics(runs["hand"].history) != _metrics(runs["a"].history)
+    assert _metrics(runs["hand_resumed"].history) == _metrics(runs["hand"].history)
+    a = load_checkpoint(runs["tmp"] / "a.pt")[0].state_dict()
+    h = load_checkpoint(runs["tmp"] / "h.pt")[0].state_dict()
+    assert a.keys() == h.keys()
+    state = torch.load(runs["tmp"] / "h.pt", weights_only=True)["train_state"]
+    assert state["probe_state"]["fc.weight"].shape == (3, runs["hand"].model.embed_dim)
+
+
+def test_hand_loss_leaves_unknown_frames_out():
+    g = torch.Generator().manual_seed(0)
+    pred = torch.randn(2, 4, 3, generator=g)
+    target = torch.tensor([[1, 0.2, 0.3], [0, 0, 0], [1, 0.9, 0.1], [0, 0, 0]]).expand(2, 4, 3)
+    target = target.clone()
+    target[1] = float("nan")  # clip 2: an imported clip
+    ref = (torch.nn.functional.binary_cross_entropy_with_logits(pred[0, :, 0], target[0, :, 0])
+           + ((pred[0, [0, 2], 1:] - target[0, [0, 2], 1:]) ** 2).sum() / 4)
+    assert hand_loss(pred, target) == pytest.approx(float(ref))
+    # a perfect probe scores ~0; unknown-only batches give 0 (and a gradient of 0)
+    perfect = torch.where(target[0, :, :1] > 0.5, 20.0, -20.0)
+    perfect = torch.cat([perfect, target[0, :, 1:]], -1)
+    assert hand_loss(perfect[None], target[:1]) < 1e-6
+    only_nan = pred.clone().requires_grad_()
+    loss = hand_loss(only_nan, torch.full_like(target, float("nan")))
+    loss.backward()
+    assert loss.item() == 0 and (only_nan.grad == 0).all()
 
 
 def test_checkpoint_holds_everything_later_stages_need(runs, tiny_dataset):
@@ -292,10 +330,12 @@ def test_cli_train_writes_a_loadable_checkpoint(tiny_dataset, tmp_path):
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         rc = main(["train", "--data", str(tiny_dataset), "--out", str(out), "--epochs", "1",
-                   "--image-size", str(S), "--num-frames", str(T), "--quiet", "--device", "cpu"])
+                   "--image-size", str(S), "--num-frames", str(T), "--quiet", "--device", "cpu",
+                   "--hand-weight", "0.5"])
     assert rc == 0
     model, info = load_checkpoint(out, expected_labels=read_labels(tiny_dataset))
     assert info["model_cfg"].image_size == S and len(info["history"]) == 1
+    assert info["train_cfg"]["hand_weight"] == 0.5
     assert math.isfinite(info["metrics"]["test_acc"])
 
 
@@ -320,6 +360,12 @@ def test_augment_batch_reverses_time_with_the_label_and_recolours_exactly():
     known = rmap[y] >= 0
     assert torch.equal(xr[known], x[known].flip(1)) and torch.equal(yr[known], rmap[y][known])
     assert torch.equal(xr[~known], x[~known]) and torch.equal(yr[~known], y[~known])
+    # per-frame targets travel with their clips
+    hand = torch.rand(64, 3, 3)
+    xh, yh, hh = augment_batch(x, y, torch.Generator().manual_seed(0), rmap, reverse_p=1.0,
+                               color=False, hand=hand)
+    assert torch.equal(xh, xr) and torch.equal(yh, yr)
+    assert torch.equal(hh[known], hand[known].flip(1)) and torch.equal(hh[~known], hand[~known])
     # colour: every clip is a channel permutation of the original, possibly inverted
     xc, yc = augment_batch(x, y, torch.Generator().manual_seed(1), rmap, reverse_p=0.0)
     assert torch.equal(yc, y)
@@ -330,3 +376,4 @@ def test_augment_batch_reverses_time_with_the_label_and_recolours_exactly():
         assert any(ok)
         inverted += not any(ok[0::2])
     assert 10 < inverted < 54  # about half
+
