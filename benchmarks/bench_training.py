@@ -217,8 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     cache = ClipCache()
     res: dict[str, dict] = {}
     if "main" in parts or "shift" in parts:
-        res["main"] = run_recipe("transformer", root, model_cfg, recipe, cache,
-                                 artifacts_dir(quick=False) / "bench_vit_temporal.pt", quiet=quiet)
+        # an experiment (--set / --gen) keeps no checkpoint: it would replace the default
+        # recipe's, and two experiments side by side would write the same file
+        ckpt = None if (args.set or args.gen) else artifacts_dir(quick=False) / "bench_vit_temporal.pt"
+        res["main"] = run_recipe("transformer", root, model_cfg, recipe, cache, ckpt, quiet=quiet)
         for k in range(1, args.repeats):
             res[f"main_seed{args.seed + k}"] = run_recipe(
                 f"seed {args.seed + k}", root, model_cfg, replace(recipe, seed=args.seed + k),

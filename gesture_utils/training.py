@@ -331,7 +331,8 @@ def evaluate(model: ViTTemporal, data: Dataset | EmbeddingSet, device: str = "cp
     embeddings = isinstance(data, EmbeddingSet)
     dtype = amp_dtype(device, amp)
     ys, logits_all = [], []
-    for x, y in _batches(data, batch_size, shuffle=False, seed=0, epoch=0):
+    for batch in _batches(data, batch_size, shuffle=False, seed=0, epoch=0):
+        x, y = batch[0], batch[1]  # a dataset with_hand also yields hand targets
         with _autocast(device, dtype):
             logits = _forward(model, x.to(device), embeddings)
         logits_all.append(logits.float().cpu())
@@ -426,8 +427,13 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
     probe: HandProbe | None = None
-    if (cfg.hand_weight > 0 and not embeddings and not cfg.freeze_backbone
-            and getattr(train_data, "with_hand", False)):
+    wants_probe = (cfg.hand_weight > 0 and not embeddings and not cfg.freeze_backbone
+                   and getattr(train_data, "with_hand", False))
+    if cfg.hand_weight > 0 and not wants_probe and not quiet:
+        tqdm.write("hand_weight is ignored: it needs the backbone to train on clips that "
+                   "say where the hand is (GestureClipDataset(with_hand=True))")
+    if wants_probe or (resume_state is not None and resume_state.get("probe_state")):
+        # a resumed run's optimiser state holds the probe's parameters, so build it
         probe = HandProbe(model.embed_dim).to(device)
     optimizer = make_optimizer(model, cfg, extra=probe)
     scheduler = make_scheduler(optimizer, cfg, steps_per_epoch)
@@ -784,6 +790,8 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
                    help="train only the temporal head on cached frame embeddings")
     t.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                    help="turn training augmentation off")
+    t.add_argument("--no-color-aug", dest="color_aug", action="store_false", default=None,
+                   help="turn the random channel order / colour inversion off")
     t.add_argument("--hand-weight", type=float, default=None,
                    help=f"weight of the per-frame 'where is the hand' loss (generated data "
                         f"only; default {d_t.hand_weight})")
@@ -798,7 +806,7 @@ _MODEL_ARGS = {"backbone": "backbone", "pretrained": "pretrained", "weights": "w
                "num_frames": "num_frames"}
 _TRAIN_ARGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "patience": "patience",
                "freeze_backbone": "freeze_backbone", "augment": "augment", "seed": "seed",
-               "device": "device", "hand_weight": "hand_weight"}
+               "device": "device", "hand_weight": "hand_weight", "color_aug": "color_aug"}
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from gesture_utils.training import (
     augment_batch,
     checkpoint_or_train,
     encode_dataset,
+    evaluate,
     fit,
     hand_loss,
     lr_factor,
@@ -151,6 +152,24 @@ def test_the_hand_loss_changes_training_and_resumes_exactly(runs):
     assert a.keys() == h.keys()
     state = torch.load(runs["tmp"] / "h.pt", weights_only=True)["train_state"]
     assert state["probe_state"]["fc.weight"].shape == (3, runs["hand"].model.embed_dim)
+
+
+def test_a_dataset_with_hand_targets_can_be_evaluated_and_resumed_without_them(runs, tiny_dataset,
+                                                                               cache):
+    ds = build_datasets(tiny_dataset, clip=runs["hand"].model.clip, augment=False, cache=cache)["val"]
+    ds.with_hand = True
+    assert len(ds[0]) == 3
+    assert evaluate(runs["hand"].model, ds)["acc"] == evaluate(
+        runs["hand"].model, build_datasets(tiny_dataset, clip=ds.clip, augment=False,
+                                           cache=cache)["val"])["acc"]
+    # a run trained with the probe, resumed with the backbone frozen (no probe needed):
+    # its optimiser state still holds the probe, which must not break the resume
+    ckpt = torch.load(runs["tmp"] / "h2.pt", weights_only=True)
+    model = load_checkpoint(runs["tmp"] / "h2.pt")[0]
+    sets = build_datasets(tiny_dataset, clip=model.clip, augment=False, cache=cache)
+    state = dict(ckpt["train_state"], best_state=ckpt["model_state"])
+    fit(model, sets["train"], sets["val"], replace(RECIPE, hand_weight=1.0), resume_state=state,
+        quiet=True)
 
 
 def test_hand_loss_leaves_unknown_frames_out():
@@ -331,11 +350,11 @@ def test_cli_train_writes_a_loadable_checkpoint(tiny_dataset, tmp_path):
     with contextlib.redirect_stdout(buf):
         rc = main(["train", "--data", str(tiny_dataset), "--out", str(out), "--epochs", "1",
                    "--image-size", str(S), "--num-frames", str(T), "--quiet", "--device", "cpu",
-                   "--hand-weight", "0.5"])
+                   "--hand-weight", "0.5", "--no-color-aug"])
     assert rc == 0
     model, info = load_checkpoint(out, expected_labels=read_labels(tiny_dataset))
     assert info["model_cfg"].image_size == S and len(info["history"]) == 1
-    assert info["train_cfg"]["hand_weight"] == 0.5
+    assert info["train_cfg"]["hand_weight"] == 0.5 and info["train_cfg"]["color_aug"] is False
     assert math.isfinite(info["metrics"]["test_acc"])
 
 
