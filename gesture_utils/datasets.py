@@ -473,12 +473,17 @@ def _augment(frames: np.ndarray, label: str, labels: Sequence[str], rng: np.rand
     return out, label, (*box, hflip, vflip)
 
 
+def _knows_hand(params: Mapping[str, Any]) -> bool:
+    """True if a clip's parameters say where its hand is (a generated clip)."""
+    return "n_frames" in params and "path" in params
+
+
 def hand_targets(params: Mapping[str, Any], num_frames: int) -> np.ndarray:
     """Per-frame hand targets of a clip with ``num_frames`` frames sampled as
     :func:`~gesture_utils.video.read_clip` samples them: ``(T, 3)`` float32 rows
     ``(visible, x, y)`` (:func:`~gesture_utils.generation.hand_track`).  ``NaN`` rows
     when ``params`` do not say (imported clips): such clips add nothing to the loss."""
-    if "n_frames" not in params or "path" not in params:
+    if not _knows_hand(params):
         return np.full((num_frames, 3), np.nan, np.float32)
     from gesture_utils.generation import hand_track
 
@@ -724,7 +729,7 @@ class GestureClipDataset(Dataset):
     @property
     def has_hand_targets(self) -> bool:
         """True if some clip's parameters say where its hand is (generated data)."""
-        return any("path" in r.params and "n_frames" in r.params for r in self.records)
+        return any(_knows_hand(r.params) for r in self.records)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int] | tuple[torch.Tensor, int, torch.Tensor]:
         i = int(i)
