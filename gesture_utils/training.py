@@ -430,8 +430,9 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
     wants_probe = (cfg.hand_weight > 0 and not embeddings and not cfg.freeze_backbone
                    and getattr(train_data, "with_hand", False))
     if cfg.hand_weight > 0 and not wants_probe and not quiet:
-        tqdm.write("hand_weight is ignored: it needs the backbone to train on clips that "
-                   "say where the hand is (GestureClipDataset(with_hand=True))")
+        tqdm.write("hand_weight is ignored: it needs the backbone to train on clips whose "
+                   "manifest says where the hand is (generated clips; "
+                   "GestureClipDataset(with_hand=True))")
     if wants_probe or (resume_state is not None and resume_state.get("probe_state")):
         # a resumed run's optimiser state holds the probe's parameters, so build it
         probe = HandProbe(model.embed_dim).to(device)
@@ -638,11 +639,8 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
               f"{model_cfg.backbone} ({model.init_source}) + {model_cfg.head} head · "
               f"{device_summary(device, amp_dtype(device, train_cfg.amp))}")
     if train_cfg.hand_weight > 0 and not train_cfg.freeze_backbone:
-        if sets["train"].has_hand_targets:
-            sets["train"].with_hand = True
-        elif not quiet:
-            print(f"{root.name}: the manifest does not say where the hands are, so "
-                  "hand_weight has no effect (it needs generated clips)")
+        # clips whose manifest does not say where the hand is: fit() says it ignores it
+        sets["train"].with_hand = sets["train"].has_hand_targets
     t0 = time.perf_counter()
     for ds in sets.values():
         ds.preload(progress=not quiet)
