@@ -4,6 +4,7 @@
 Shapes, for a batch of ``B`` clips of ``T`` frames ``C x H x W``::
 
     clip   (B, T, C, H, W) --flatten--> (B*T, C, H, W)
+           --frame norm--> (B*T, C, H, W)   each frame's channels to mean 0, std 1
            --backbone (timm ViT, num_classes=0).forward_features--> (B*T, 1+P, D)
              CLS + P patch tokens after the backbone's final norm
            --frame pool--> (B*T, D)   "tokens": the P patch tokens flattened + Linear
@@ -22,6 +23,13 @@ order matters (positions alone) stalls at the order-blind solution -- it tells a
 horizontal from a vertical swipe but not left from right.  Keeping each patch in its
 slot and feeding frame differences makes position and direction visible from the first
 step (measured in ``benchmarks/bench_training.py``; notebook 03 shows it).
+
+Why the frame norm (:class:`FrameStandardize`, ``ModelConfig.frame_norm``): the
+from-scratch model's misses came in whole scenes -- a hand colour on a background it
+had not learned to separate.  Standardising every frame's channels removes what a new
+scene, camera or generator changes first (colour cast, brightness, contrast); it
+measurably helped on validation sessions and on the unseen-settings set
+(``benchmarks/bench_training.py``; figures in ``ModelConfig``'s comment).
 
 ``forward`` is ``classify_embeddings(encode_frames(x))``.  The two halves are separate
 entry points so a stream can encode each new frame once and keep the last ``T``
@@ -538,6 +546,34 @@ class SpatialSoftArgmax(nn.Module):
         return self.norm(self.fc(feats))
 
 
+class FrameStandardize(nn.Module):
+    """Each frame, each colour channel, to zero mean and unit variance over its own
+    pixels: ``(N, C, H, W) -> (N, C, H, W)`` (notebook 03).
+
+    A scene's overall colour cast, brightness and contrast -- what a new room, camera or
+    generator changes first -- are gone before the backbone sees the frame; the hand
+    stays, as a region that differs from the rest.  Per frame (not per clip), so a
+    stream can encode each frame as it arrives.  No parameters.  ``eps`` keeps a
+    uniform frame finite (it becomes all zeros).
+    """
+
+    def __init__(self, eps: float = 1e-4) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        # centred twice: the second mean removes the first one's rounding error, which
+        # the division would amplify on near-uniform frames (ONNX Runtime's ReduceMean
+        # sums less exactly than torch's; one pass left logits 4e-4 apart after export)
+        centred = x - x.mean(dim=(-2, -1), keepdim=True)
+        centred = centred - centred.mean(dim=(-2, -1), keepdim=True)
+        var = (centred * centred).mean(dim=(-2, -1), keepdim=True)
+        return centred / torch.sqrt(var + self.eps)
+
+    def extra_repr(self) -> str:
+        return f"eps={self.eps}"
+
+
 class ViTTemporal(nn.Module):
     """A timm backbone per frame + a temporal head: ``(B, T, C, H, W) -> (B, K)`` logits.
 
@@ -549,6 +585,7 @@ class ViTTemporal(nn.Module):
     def __init__(self, backbone: nn.Module, head: nn.Module, cfg: ModelConfig,
                  labels: Sequence[str] | None = None, frame_pool: nn.Module | None = None) -> None:
         super().__init__()
+        self.frame_norm: nn.Module = FrameStandardize() if cfg.frame_norm else nn.Identity()
         self.backbone = backbone
         self.frame_pool = frame_pool
         self.head = head
@@ -569,7 +606,7 @@ class ViTTemporal(nn.Module):
     def encode_frames(self, x: Tensor) -> Tensor:
         """Frame embeddings: ``(B, T, C, H, W) -> (B, T, D)``."""
         B, T = x.shape[0], x.shape[1]
-        frames = x.flatten(0, 1)
+        frames = self.frame_norm(x.flatten(0, 1))
         if self.frame_pool is None:
             feats = self.backbone(frames)  # the backbone's own pooling: CLS after final norm
         else:
@@ -736,6 +773,18 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return ckpt
 
 
+#: ModelConfig fields added after checkpoints were first written, with the value that
+#: reproduces what a checkpoint from before the field meant (its default may differ)
+LEGACY_MODEL_FIELDS: dict[str, Any] = {"frame_norm": False}
+
+
+def stored_model_config(stored: Mapping[str, Any]) -> ModelConfig:
+    """The :class:`ModelConfig` recorded in a checkpoint (``ckpt["model_cfg"]``); a field
+    the checkpoint predates takes its :data:`LEGACY_MODEL_FIELDS` value, not today's
+    default, so an older model is rebuilt exactly as it was trained."""
+    return from_dict(ModelConfig, {**LEGACY_MODEL_FIELDS, **dict(stored)})
+
+
 def config_differences(a: ModelConfig, b: ModelConfig, ignore: frozenset[str] = INIT_ONLY_FIELDS
                        ) -> dict[str, tuple[Any, Any]]:
     """Fields (other than ``ignore``) whose values differ: ``{name: (a, b)}``."""
@@ -763,7 +812,7 @@ def load_checkpoint(path: str | os.PathLike[str], expected_labels: Sequence[str]
         raise input_error(path, f"was trained for labels {labels}, not {list(expected_labels)}",
                           "use a checkpoint trained on this dataset or re-train")
     try:
-        cfg = from_dict(ModelConfig, dict(ckpt["model_cfg"]))
+        cfg = stored_model_config(ckpt["model_cfg"])
         clip = from_dict(ClipConfig, dict(ckpt["clip"]))
     except (GestureError, TypeError) as e:
         raise input_error(path, f"stored config is not understood ({e})",
@@ -822,8 +871,10 @@ def checkpoint_problem(path: str | os.PathLike[str],
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "FrameStandardize",
     "GESTURE_VITS",
     "HEADS",
+    "LEGACY_MODEL_FIELDS",
     "POOLS",
     "MeanPoolHead",
     "PretrainedFallbackWarning",
@@ -842,4 +893,5 @@ __all__ = [
     "read_checkpoint",
     "save_backbone_weights",
     "save_checkpoint",
+    "stored_model_config",
 ]

@@ -64,6 +64,7 @@ from gesture_utils.models import (
     load_checkpoint,
     read_checkpoint,
     save_checkpoint,
+    stored_model_config,
 )
 from gesture_utils.runtime import pick_device, seed_everything
 
@@ -574,7 +575,7 @@ def _resume_configs(path: Path, ckpt: Mapping[str, Any], model_cfg: ModelConfig 
     if "train_state" not in ckpt or "train_cfg" not in ckpt:
         raise input_error(path, "holds no training state to resume from",
                           "resume from the checkpoint file a `train` run wrote")
-    stored_model = from_dict(ModelConfig, dict(ckpt["model_cfg"]))
+    stored_model = stored_model_config(ckpt["model_cfg"])
     stored_train = from_dict(TrainConfig, dict(ckpt["train_cfg"]))
     if model_cfg is not None:
         diff = config_differences(stored_model, model_cfg, ignore=frozenset())
@@ -779,6 +780,8 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--causal", action="store_true", default=None, help="causal temporal attention")
     m.add_argument("--image-size", type=int, default=None, help="override the backbone input size")
     m.add_argument("--num-frames", type=int, default=None, help=f"frames per clip (default {d_m.num_frames})")
+    m.add_argument("--no-frame-norm", dest="frame_norm", action="store_false", default=None,
+                   help="feed frames to the backbone without standardising each one first")
     t = parser.add_argument_group("recipe (TrainConfig)")
     t.add_argument("--epochs", type=int, default=None, help=f"default {d_t.epochs}")
     t.add_argument("--batch-size", type=int, default=None, help=f"default {d_t.batch_size}")
@@ -801,7 +804,7 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
 
 _MODEL_ARGS = {"backbone": "backbone", "pretrained": "pretrained", "weights": "weights",
                "head": "head", "causal": "causal", "image_size": "image_size",
-               "num_frames": "num_frames"}
+               "num_frames": "num_frames", "frame_norm": "frame_norm"}
 _TRAIN_ARGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "patience": "patience",
                "freeze_backbone": "freeze_backbone", "augment": "augment", "seed": "seed",
                "device": "device", "hand_weight": "hand_weight", "color_aug": "color_aug"}
@@ -815,7 +818,7 @@ def _run(args: argparse.Namespace) -> int:
         if "train_cfg" not in ckpt:
             raise input_error(args.resume, "holds no training state to resume from",
                               "resume from a checkpoint written by `gesture-utils train`")
-        model_cfg = replace(from_dict(ModelConfig, dict(ckpt["model_cfg"])), **model_kw)
+        model_cfg = replace(stored_model_config(ckpt["model_cfg"]), **model_kw)
         train_cfg = replace(from_dict(TrainConfig, dict(ckpt["train_cfg"])), **train_kw)
         train_cfg = replace(train_cfg, device=args.device)
     else:

@@ -16,6 +16,7 @@ from gesture_utils import models
 from gesture_utils.config import ClipConfig, ModelConfig
 from gesture_utils.errors import GestureError
 from gesture_utils.models import (
+    FrameStandardize,
     MeanPoolHead,
     PretrainedFallbackWarning,
     TemporalTransformerHead,
@@ -111,13 +112,14 @@ def test_frame_embedding_comes_from_the_backbones_normed_tokens():
     x = _clip()
     tokens_model = _model()
     cls_model = _model(frame_pool="cls")
+    frames = FrameStandardize()(x.flatten(0, 1))  # the default frame norm comes first
     with torch.no_grad():
         # default: every patch token after the final norm, flattened in grid order
-        feats = tokens_model.backbone.forward_features(x.flatten(0, 1))  # (B*T, 1+P, D)
+        feats = tokens_model.backbone.forward_features(frames)  # (B*T, 1+P, D)
         expected = tokens_model.frame_pool(feats[:, 1:]).unflatten(0, (2, T))
         torch.testing.assert_close(tokens_model.encode_frames(x), expected)
         # "cls": timm's own pooling = the CLS token after the final norm
-        feats = cls_model.backbone.forward_features(x.flatten(0, 1))
+        feats = cls_model.backbone.forward_features(frames)
         torch.testing.assert_close(cls_model.encode_frames(x), feats[:, 0].unflatten(0, (2, T)))
     # the conv stem reaches the same token grid as a 16 px patchify convolution
     grid = tokens_model.backbone.patch_embed.grid_size
@@ -327,6 +329,45 @@ def test_checkpoint_round_trip(tmp_path):
     # everything stored loads with weights_only=True
     raw = torch.load(path, weights_only=True)
     assert raw["format"] == models.CHECKPOINT_FORMAT
+
+
+def test_frame_norm_standardises_each_frame_and_channel_on_its_own():
+    x = _clip(b=3).flatten(0, 1) * torch.tensor([0.5, 3.0, 1.0]).view(1, 3, 1, 1) + 5.0
+    y = FrameStandardize()(x)
+    torch.testing.assert_close(y.mean(dim=(-2, -1)), torch.zeros(x.shape[:2]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.std(dim=(-2, -1), unbiased=False), torch.ones(x.shape[:2]),
+                               atol=1e-3, rtol=0)
+    flat = torch.full((2, 3, 8, 8), 0.7)  # a uniform frame stays finite: (about) zeros
+    assert FrameStandardize()(flat).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("frame_norm", [True, False])
+def test_frame_norm_makes_the_model_blind_to_each_frames_colour_cast(frame_norm):
+    """A per-frame, per-channel gain and offset (a new camera's white balance, a
+    flickering light) changes nothing the backbone sees -- only with the frame norm."""
+    model = _model(seed=2, frame_norm=frame_norm)
+    x = _clip()
+    g = torch.Generator().manual_seed(3)
+    gain = 0.3 + 2 * torch.rand(2, T, 3, 1, 1, generator=g)
+    shift = torch.randn(2, T, 3, 1, 1, generator=g)
+    with torch.no_grad():
+        a, b = model(x), model(x * gain + shift)
+    assert torch.allclose(a, b, atol=1e-4) == frame_norm
+
+
+def test_checkpoints_from_before_frame_norm_load_without_it(tmp_path):
+    """A checkpoint written before ``ModelConfig.frame_norm`` existed was trained
+    without it; it must come back that way even though the default is now on."""
+    model = _model(seed=5, frame_norm=False)
+    path = save_checkpoint(tmp_path / "old.pt", model)
+    raw = torch.load(path, weights_only=True)
+    del raw["model_cfg"]["frame_norm"]
+    torch.save(raw, path)
+    loaded, info = load_checkpoint(path)
+    assert info["model_cfg"].frame_norm is False and isinstance(loaded.frame_norm, torch.nn.Identity)
+    x = _clip()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
 
 
 def test_checkpoint_mismatches_are_refused_in_one_line(tmp_path):

@@ -350,10 +350,11 @@ def test_cli_train_writes_a_loadable_checkpoint(tiny_dataset, tmp_path):
     with contextlib.redirect_stdout(buf):
         rc = main(["train", "--data", str(tiny_dataset), "--out", str(out), "--epochs", "1",
                    "--image-size", str(S), "--num-frames", str(T), "--quiet", "--device", "cpu",
-                   "--hand-weight", "0.5", "--no-color-aug"])
+                   "--hand-weight", "0.5", "--no-color-aug", "--no-frame-norm"])
     assert rc == 0
     model, info = load_checkpoint(out, expected_labels=read_labels(tiny_dataset))
     assert info["model_cfg"].image_size == S and len(info["history"]) == 1
+    assert info["model_cfg"].frame_norm is False and isinstance(model.frame_norm, torch.nn.Identity)
     assert info["train_cfg"]["hand_weight"] == 0.5 and info["train_cfg"]["color_aug"] is False
     assert math.isfinite(info["metrics"]["test_acc"])
 
