@@ -177,10 +177,14 @@ class TrainConfig:
     #: the hand is in view and where (a linear probe on each frame embedding; the
     #: generator records it in the manifest, so it costs no labelling; imported clips
     #: without it are left out of this loss).  0 = off.  Only when the backbone trains.
-    #: Off by default: 1.0 gave test 0.978 / 0.972 / 0.981 / 0.981 / 0.972 vs 0.978 /
-    #: 0.969 / 0.983 / 0.994 / 0.969 without it (seeds 0-4, 1 thread): the `stop` /
-    #: `no_gesture` errors stayed (issue 4)
-    hand_weight: float = 0.0
+    #: Most remaining errors were still hands missed in whole scenes: every single frame
+    #: of such a `stop`, repeated, read as `no_gesture` (a one-off check).  With the
+    #: frame norm, 1.0 gave test 0.992 / 0.994 / 0.989 vs 0.972 / 0.981 / 0.978 without
+    #: it (2 threads, seeds 0-2), validation 0.990 / 0.997 / 0.997 vs 0.983 / 0.983 /
+    #: 0.993, unseen settings 0.992 / 0.991 / 0.994 vs 0.984 (seed 0).  (Before the frame
+    #: norm and colour augmentation it gave no gain: 0.978 / 0.972 / 0.981 / 0.981 /
+    #: 0.972 vs 0.978 / 0.969 / 0.983 / 0.994 / 0.969, seeds 0-4, 1 thread.)  Issue 4
+    hand_weight: float = 1.0
     seed: int = 0
     device: str | None = None  #: None = best available (cuda, mps, cpu)
     amp: bool = True  #: mixed precision on CUDA (bf16 when supported, else fp16 + scaler)

@@ -11,8 +11,9 @@ One recipe for every device:
 * model selection and early stopping on the validation split (best accuracy, ties
   broken by lower loss); the test split is only scored at the end;
 * direction-aware augmentation from :mod:`gesture_utils.datasets` on the training clips;
-* ``hand_weight > 0``: an auxiliary per-frame "where is the hand" loss on the frame
-  embeddings (:class:`HandProbe`; generated data only), off by default;
+* ``hand_weight > 0`` (default 1): an auxiliary per-frame "is the hand in view, and
+  where" loss on the frame embeddings (:class:`HandProbe`; generated data only: clips
+  whose manifest does not say where the hand is are left out of it);
 * ``freeze_backbone=True``: every clip is encoded once (plus its flipped views when
   augmenting) and only the temporal head trains on the cached frame embeddings;
 * a checkpoint written atomically after every epoch (best weights + everything needed
@@ -428,11 +429,11 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
     probe: HandProbe | None = None
-    wants_probe = (cfg.hand_weight > 0 and not embeddings and not cfg.freeze_backbone
-                   and getattr(train_data, "with_hand", False))
-    if cfg.hand_weight > 0 and not wants_probe and not quiet:
-        tqdm.write("hand_weight is ignored: it needs the backbone to train on clips whose "
-                   "manifest says where the hand is (generated clips; "
+    trains_backbone = not (embeddings or cfg.freeze_backbone)
+    wants_probe = cfg.hand_weight > 0 and trains_backbone and getattr(train_data, "with_hand", False)
+    if cfg.hand_weight > 0 and trains_backbone and not wants_probe and not quiet:
+        tqdm.write("no per-frame hand loss in this run (hand_weight): this dataset gives no "
+                   "hand positions (generated clips do, with "
                    "GestureClipDataset(with_hand=True))")
     if wants_probe or (resume_state is not None and resume_state.get("probe_state")):
         # a resumed run's optimiser state holds the probe's parameters, so build it
@@ -570,13 +571,25 @@ def format_record(record: Mapping[str, Any], epochs: int | None = None) -> str:
 # --------------------------------------------------------------------------- train()
 
 
+#: TrainConfig fields added after checkpoints were first written (v0.1.0), with the
+#: value that reproduces how a checkpoint from before the field was trained
+LEGACY_TRAIN_FIELDS: dict[str, Any] = {"hand_weight": 0.0}
+
+
+def stored_train_config(stored: Mapping[str, Any]) -> TrainConfig:
+    """The :class:`TrainConfig` recorded in a checkpoint (``ckpt["train_cfg"]``); a field
+    the checkpoint predates takes its :data:`LEGACY_TRAIN_FIELDS` value, so a resumed
+    run continues with the recipe it started with (twin of ``stored_model_config``)."""
+    return from_dict(TrainConfig, {**LEGACY_TRAIN_FIELDS, **dict(stored)})
+
+
 def _resume_configs(path: Path, ckpt: Mapping[str, Any], model_cfg: ModelConfig | None,
                     train_cfg: TrainConfig | None) -> tuple[ModelConfig, TrainConfig]:
     if "train_state" not in ckpt or "train_cfg" not in ckpt:
         raise input_error(path, "holds no training state to resume from",
                           "resume from the checkpoint file a `train` run wrote")
     stored_model = stored_model_config(ckpt["model_cfg"])
-    stored_train = from_dict(TrainConfig, dict(ckpt["train_cfg"]))
+    stored_train = stored_train_config(ckpt["train_cfg"])
     if model_cfg is not None:
         diff = config_differences(stored_model, model_cfg, ignore=frozenset())
         if diff:
@@ -640,7 +653,8 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
               f"{model_cfg.backbone} ({model.init_source}) + {model_cfg.head} head · "
               f"{device_summary(device, amp_dtype(device, train_cfg.amp))}")
     if train_cfg.hand_weight > 0 and not train_cfg.freeze_backbone:
-        # clips whose manifest does not say where the hand is: fit() says it ignores it
+        # clips whose manifest does not say where the hand is: fit() trains without the
+        # hand loss and says so
         sets["train"].with_hand = sets["train"].has_hand_targets
     t0 = time.perf_counter()
     for ds in sets.values():
@@ -795,7 +809,7 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
                    help="turn the random channel order / colour inversion off")
     t.add_argument("--hand-weight", type=float, default=None,
                    help=f"weight of the per-frame 'where is the hand' loss (generated data "
-                        f"only; default {d_t.hand_weight})")
+                        f"only; 0 = off; default {d_t.hand_weight})")
     t.add_argument("--seed", type=int, default=None, help=f"default {d_t.seed}")
     t.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
@@ -819,7 +833,7 @@ def _run(args: argparse.Namespace) -> int:
             raise input_error(args.resume, "holds no training state to resume from",
                               "resume from a checkpoint written by `gesture-utils train`")
         model_cfg = replace(stored_model_config(ckpt["model_cfg"]), **model_kw)
-        train_cfg = replace(from_dict(TrainConfig, dict(ckpt["train_cfg"])), **train_kw)
+        train_cfg = replace(stored_train_config(ckpt["train_cfg"]), **train_kw)
         train_cfg = replace(train_cfg, device=args.device)
     else:
         model_cfg = ModelConfig(**model_kw)
@@ -837,6 +851,7 @@ def _run(args: argparse.Namespace) -> int:
 __all__ = [
     "EmbeddingSet",
     "HandProbe",
+    "LEGACY_TRAIN_FIELDS",
     "TrainResult",
     "amp_dtype",
     "augment_batch",
@@ -856,5 +871,6 @@ __all__ = [
     "per_class_accuracy",
     "plot_history",
     "reverse_label_map",
+    "stored_train_config",
     "train",
 ]

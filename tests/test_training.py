@@ -7,7 +7,7 @@ import contextlib
 import io
 import itertools
 import math
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
@@ -19,8 +19,14 @@ from gesture_utils.config import GenerateConfig, ModelConfig, TrainConfig
 from gesture_utils.datasets import ClipCache, build_datasets, load_manifest, read_labels, to_tensor
 from gesture_utils.errors import GestureError
 from gesture_utils.generation import render_clip
-from gesture_utils.models import build_model, checkpoint_problem, load_checkpoint
+from gesture_utils.models import (
+    LEGACY_MODEL_FIELDS,
+    build_model,
+    checkpoint_problem,
+    load_checkpoint,
+)
 from gesture_utils.training import (
+    LEGACY_TRAIN_FIELDS,
     EmbeddingSet,
     amp_dtype,
     augment_batch,
@@ -33,6 +39,7 @@ from gesture_utils.training import (
     pair_accuracy,
     plot_history,
     reverse_label_map,
+    stored_train_config,
     train,
 )
 from gesture_utils.video import sample_indices
@@ -40,7 +47,8 @@ from gesture_utils.video import sample_indices
 T, S = 4, 32
 #: small and fast: 32 px frames, 4 frames, one temporal block
 MODEL = ModelConfig(image_size=S, num_frames=T, temporal_depth=1)
-RECIPE = TrainConfig(epochs=3, batch_size=8, warmup_epochs=1, device="cpu")
+#: hand_weight 0 here: the "hand" runs below turn the per-frame hand loss on against it
+RECIPE = TrainConfig(epochs=3, batch_size=8, warmup_epochs=1, device="cpu", hand_weight=0.0)
 #: history entries that must repeat exactly (timings never do)
 KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
 
@@ -75,6 +83,22 @@ def test_a_tiny_model_overfits_a_handful_of_clips(tiny_dataset, cache):
     assert last["train_acc"] == 1.0 and last["val_acc"] == 1.0
     assert last["train_loss"] < 0.1, last
     assert result.history[0]["train_loss"] > 1.0  # it started near chance (ln 6 = 1.79)
+
+
+def test_clips_without_hand_positions_train_without_the_hand_loss_and_say_so(capsys):
+    """hand_weight is on by default; data that does not say where the hand is (here a
+    TensorDataset, like imported clips) trains without it and says so once, and a frozen
+    backbone (which never uses it) says nothing."""
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataset(torch.randn(4, T, 3, S, S, generator=g), torch.tensor([0, 1, 0, 1]))
+    cfg = TrainConfig(epochs=2, batch_size=4, warmup_epochs=0, device="cpu", augment=False)
+    assert cfg.hand_weight > 0
+    torch.manual_seed(0)
+    model = build_model(MODEL, 2, labels=["swipe_left", "swipe_right"])
+    fit(model, data, data, cfg, quiet=False)
+    assert capsys.readouterr().out.count("no per-frame hand loss") == 1
+    fit(model, data, data, replace(cfg, freeze_backbone=True), quiet=False)
+    assert "hand loss" not in capsys.readouterr().out
 
 
 def test_lr_schedule_warms_up_then_follows_a_cosine():
@@ -215,6 +239,69 @@ def test_resume_refuses_a_changed_recipe_or_model(runs, tiny_dataset):
         train(tiny_dataset, resume=b, train_cfg=replace(RECIPE, lr=0.5), quiet=True)
     with pytest.raises(GestureError, match="temporal_depth"):
         train(tiny_dataset, resume=b, model_cfg=replace(MODEL, temporal_depth=2), quiet=True)
+
+
+#: the config fields every checkpoint has recorded since the first release (v0.1.0)
+V010_MODEL_FIELDS = {"backbone", "pretrained", "weights", "image_size", "frame_pool", "head",
+                     "num_frames", "temporal_dim", "temporal_depth", "temporal_heads",
+                     "temporal_mlp_ratio", "causal", "pool", "temporal_delta", "motion_tokens",
+                     "dropout", "drop_path"}
+V010_TRAIN_FIELDS = {"epochs", "batch_size", "lr", "backbone_lr_scale", "weight_decay",
+                     "warmup_epochs", "min_lr_ratio", "label_smoothing", "grad_clip", "patience",
+                     "freeze_backbone", "augment", "time_reverse_p", "color_aug", "seed", "device",
+                     "amp", "num_workers"}
+
+
+def test_every_config_field_added_since_the_first_release_has_a_legacy_value():
+    """A field added to ModelConfig / TrainConfig must say what a checkpoint written
+    before it meant (LEGACY_*_FIELDS), else an old checkpoint silently takes today's
+    default when it is loaded or resumed."""
+    assert {f.name for f in fields(ModelConfig)} - V010_MODEL_FIELDS == set(LEGACY_MODEL_FIELDS)
+    assert {f.name for f in fields(TrainConfig)} - V010_TRAIN_FIELDS == set(LEGACY_TRAIN_FIELDS)
+    # what the older releases did: no frame norm (before v0.5.0), no hand loss (before v0.4.0)
+    assert LEGACY_MODEL_FIELDS == {"frame_norm": False}
+    assert LEGACY_TRAIN_FIELDS == {"hand_weight": 0.0}
+
+
+def test_the_cli_resumes_a_checkpoint_written_before_hand_weight_existed(runs, tiny_dataset,
+                                                                        cache, tmp_path):
+    """A run interrupted under v0.3.0 has no hand_weight in its recipe; it was trained
+    without the hand loss (today's default is on) and must resume that way, not be
+    refused as "a different training recipe", and end as the uninterrupted run did."""
+    old = tmp_path / "old.pt"
+    train(tiny_dataset, old, MODEL, RECIPE, quiet=True, cache=cache,
+          on_epoch_end=lambda r, m: r["epoch"] == 1)
+    raw = torch.load(old, weights_only=True)
+    assert raw["train_cfg"]["hand_weight"] == 0.0 and raw["train_state"]["epoch"] == 1
+    del raw["train_cfg"]["hand_weight"]
+    torch.save(raw, old)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["train", "--data", str(tiny_dataset), "--resume", str(old), "--quiet",
+                   "--device", "cpu"])
+    assert rc == 0
+    info = load_checkpoint(old)[1]
+    assert info["train_cfg"]["hand_weight"] == 0.0
+    assert _metrics(info["history"]) == _metrics(runs["a"].history)
+
+
+def test_resume_keeps_the_recipe_of_a_checkpoint_that_predates_a_field(runs, tmp_path,
+                                                                        monkeypatch):
+    """Resuming reads the stored recipe through stored_train_config: a field missing from
+    the checkpoint takes its legacy value, a field present keeps the stored one."""
+    import gesture_utils.training as tr
+
+    legacy = not TrainConfig().color_aug  # pretend color_aug was added with a new default
+    monkeypatch.setitem(tr.LEGACY_TRAIN_FIELDS, "color_aug", legacy)
+    raw = torch.load(runs["tmp"] / "b.pt", weights_only=True)
+    assert stored_train_config(raw["train_cfg"]).color_aug == raw["train_cfg"]["color_aug"]
+    del raw["train_cfg"]["color_aug"]
+    old = tmp_path / "old.pt"
+    torch.save(raw, old)
+    _, train_cfg = tr._resume_configs(old, torch.load(old, weights_only=True), None, None)
+    assert train_cfg.color_aug is legacy
+    stored = stored_train_config(torch.load(runs["tmp"] / "b.pt", weights_only=True)["train_cfg"])
+    assert replace(train_cfg, color_aug=stored.color_aug) == stored
 
 
 def test_checkpoint_or_train_picks_a_usable_checkpoint_or_trains_a_stand_in(runs, tiny_dataset,
