@@ -7,6 +7,7 @@ fields a learner may turn, e.g. ``GenerateConfig(clips_per_class=8)``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -312,6 +313,23 @@ def from_dict(cls: type, data: dict[str, Any]):
     return cls(**kwargs)
 
 
+#: Config fields added after checkpoints were first written (v0.1.0), per config class,
+#: with the value that reproduces what a checkpoint from before the field meant (today's
+#: default may differ): no frame norm before v0.5.0, no hand loss before v0.4.0
+LEGACY_FIELDS: dict[type, dict[str, Any]] = {
+    ModelConfig: {"frame_norm": False},
+    TrainConfig: {"hand_weight": 0.0},
+}
+
+
+def from_stored(cls: type, data: Mapping[str, Any]):
+    """A config recorded in a checkpoint (``ckpt["model_cfg"]``, ``ckpt["train_cfg"]``):
+    :func:`from_dict`, where a field the checkpoint predates takes its
+    :data:`LEGACY_FIELDS` value, so an older model is rebuilt, and an older run resumed,
+    exactly as it was trained."""
+    return from_dict(cls, {**LEGACY_FIELDS.get(cls, {}), **dict(data)})
+
+
 __all__ = [
     "ARTICLE_CLASSES",
     "AugmentConfig",
@@ -319,6 +337,7 @@ __all__ = [
     "DEFAULT_CLASSES",
     "ExportConfig",
     "HFLIP_PAIRS",
+    "LEGACY_FIELDS",
     "VFLIP_PAIRS",
     "ClipConfig",
     "GenerateConfig",
@@ -326,6 +345,7 @@ __all__ = [
     "StreamConfig",
     "TrainConfig",
     "field",
+    "from_stored",
     "from_dict",
     "replace",
     "to_dict",

@@ -74,7 +74,7 @@ from timm.models import build_model_with_cfg, register_model
 from timm.models.vision_transformer import Block, VisionTransformer, checkpoint_filter_fn
 from torch import Tensor, nn
 
-from gesture_utils.config import ClipConfig, ModelConfig, from_dict, to_dict
+from gesture_utils.config import ClipConfig, ModelConfig, from_dict, from_stored, to_dict
 from gesture_utils.errors import GestureError, input_error
 from gesture_utils.generation import older_version
 
@@ -773,18 +773,6 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return ckpt
 
 
-#: ModelConfig fields added after checkpoints were first written, with the value that
-#: reproduces what a checkpoint from before the field meant (its default may differ)
-LEGACY_MODEL_FIELDS: dict[str, Any] = {"frame_norm": False}
-
-
-def stored_model_config(stored: Mapping[str, Any]) -> ModelConfig:
-    """The :class:`ModelConfig` recorded in a checkpoint (``ckpt["model_cfg"]``); a field
-    the checkpoint predates takes its :data:`LEGACY_MODEL_FIELDS` value, not today's
-    default, so an older model is rebuilt exactly as it was trained."""
-    return from_dict(ModelConfig, {**LEGACY_MODEL_FIELDS, **dict(stored)})
-
-
 def config_differences(a: ModelConfig, b: ModelConfig, ignore: frozenset[str] = INIT_ONLY_FIELDS
                        ) -> dict[str, tuple[Any, Any]]:
     """Fields (other than ``ignore``) whose values differ: ``{name: (a, b)}``."""
@@ -812,7 +800,7 @@ def load_checkpoint(path: str | os.PathLike[str], expected_labels: Sequence[str]
         raise input_error(path, f"was trained for labels {labels}, not {list(expected_labels)}",
                           "use a checkpoint trained on this dataset or re-train")
     try:
-        cfg = stored_model_config(ckpt["model_cfg"])
+        cfg = from_stored(ModelConfig, ckpt["model_cfg"])
         clip = from_dict(ClipConfig, dict(ckpt["clip"]))
     except (GestureError, TypeError) as e:
         raise input_error(path, f"stored config is not understood ({e})",
@@ -874,7 +862,6 @@ __all__ = [
     "FrameStandardize",
     "GESTURE_VITS",
     "HEADS",
-    "LEGACY_MODEL_FIELDS",
     "POOLS",
     "MeanPoolHead",
     "PretrainedFallbackWarning",
@@ -893,5 +880,4 @@ __all__ = [
     "read_checkpoint",
     "save_backbone_weights",
     "save_checkpoint",
-    "stored_model_config",
 ]

@@ -45,7 +45,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from gesture_utils.config import AugmentConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from gesture_utils.config import AugmentConfig, ModelConfig, TrainConfig, from_stored, to_dict
 from gesture_utils.datasets import (
     ClipCache,
     GestureClipDataset,
@@ -65,7 +65,6 @@ from gesture_utils.models import (
     load_checkpoint,
     read_checkpoint,
     save_checkpoint,
-    stored_model_config,
 )
 from gesture_utils.runtime import pick_device, seed_everything
 
@@ -571,25 +570,13 @@ def format_record(record: Mapping[str, Any], epochs: int | None = None) -> str:
 # --------------------------------------------------------------------------- train()
 
 
-#: TrainConfig fields added after checkpoints were first written (v0.1.0), with the
-#: value that reproduces how a checkpoint from before the field was trained
-LEGACY_TRAIN_FIELDS: dict[str, Any] = {"hand_weight": 0.0}
-
-
-def stored_train_config(stored: Mapping[str, Any]) -> TrainConfig:
-    """The :class:`TrainConfig` recorded in a checkpoint (``ckpt["train_cfg"]``); a field
-    the checkpoint predates takes its :data:`LEGACY_TRAIN_FIELDS` value, so a resumed
-    run continues with the recipe it started with (twin of ``stored_model_config``)."""
-    return from_dict(TrainConfig, {**LEGACY_TRAIN_FIELDS, **dict(stored)})
-
-
 def _resume_configs(path: Path, ckpt: Mapping[str, Any], model_cfg: ModelConfig | None,
                     train_cfg: TrainConfig | None) -> tuple[ModelConfig, TrainConfig]:
     if "train_state" not in ckpt or "train_cfg" not in ckpt:
         raise input_error(path, "holds no training state to resume from",
                           "resume from the checkpoint file a `train` run wrote")
-    stored_model = stored_model_config(ckpt["model_cfg"])
-    stored_train = stored_train_config(ckpt["train_cfg"])
+    stored_model = from_stored(ModelConfig, ckpt["model_cfg"])
+    stored_train = from_stored(TrainConfig, ckpt["train_cfg"])
     if model_cfg is not None:
         diff = config_differences(stored_model, model_cfg, ignore=frozenset())
         if diff:
@@ -832,8 +819,8 @@ def _run(args: argparse.Namespace) -> int:
         if "train_cfg" not in ckpt:
             raise input_error(args.resume, "holds no training state to resume from",
                               "resume from a checkpoint written by `gesture-utils train`")
-        model_cfg = replace(stored_model_config(ckpt["model_cfg"]), **model_kw)
-        train_cfg = replace(stored_train_config(ckpt["train_cfg"]), **train_kw)
+        model_cfg = replace(from_stored(ModelConfig, ckpt["model_cfg"]), **model_kw)
+        train_cfg = replace(from_stored(TrainConfig, ckpt["train_cfg"]), **train_kw)
         train_cfg = replace(train_cfg, device=args.device)
     else:
         model_cfg = ModelConfig(**model_kw)
@@ -851,7 +838,6 @@ def _run(args: argparse.Namespace) -> int:
 __all__ = [
     "EmbeddingSet",
     "HandProbe",
-    "LEGACY_TRAIN_FIELDS",
     "TrainResult",
     "amp_dtype",
     "augment_batch",
@@ -871,6 +857,5 @@ __all__ = [
     "per_class_accuracy",
     "plot_history",
     "reverse_label_map",
-    "stored_train_config",
     "train",
 ]

@@ -15,18 +15,18 @@ import torch
 from torch.utils.data import TensorDataset
 
 from gesture_utils.cli import main
-from gesture_utils.config import GenerateConfig, ModelConfig, TrainConfig
+from gesture_utils.config import (
+    LEGACY_FIELDS,
+    GenerateConfig,
+    ModelConfig,
+    TrainConfig,
+    from_stored,
+)
 from gesture_utils.datasets import ClipCache, build_datasets, load_manifest, read_labels, to_tensor
 from gesture_utils.errors import GestureError
 from gesture_utils.generation import render_clip
-from gesture_utils.models import (
-    LEGACY_MODEL_FIELDS,
-    build_model,
-    checkpoint_problem,
-    load_checkpoint,
-)
+from gesture_utils.models import build_model, checkpoint_problem, load_checkpoint
 from gesture_utils.training import (
-    LEGACY_TRAIN_FIELDS,
     EmbeddingSet,
     amp_dtype,
     augment_batch,
@@ -39,7 +39,6 @@ from gesture_utils.training import (
     pair_accuracy,
     plot_history,
     reverse_label_map,
-    stored_train_config,
     train,
 )
 from gesture_utils.video import sample_indices
@@ -254,13 +253,14 @@ V010_TRAIN_FIELDS = {"epochs", "batch_size", "lr", "backbone_lr_scale", "weight_
 
 def test_every_config_field_added_since_the_first_release_has_a_legacy_value():
     """A field added to ModelConfig / TrainConfig must say what a checkpoint written
-    before it meant (LEGACY_*_FIELDS), else an old checkpoint silently takes today's
+    before it meant (LEGACY_FIELDS), else an old checkpoint silently takes today's
     default when it is loaded or resumed."""
-    assert {f.name for f in fields(ModelConfig)} - V010_MODEL_FIELDS == set(LEGACY_MODEL_FIELDS)
-    assert {f.name for f in fields(TrainConfig)} - V010_TRAIN_FIELDS == set(LEGACY_TRAIN_FIELDS)
+    legacy_model, legacy_train = LEGACY_FIELDS[ModelConfig], LEGACY_FIELDS[TrainConfig]
+    assert {f.name for f in fields(ModelConfig)} - V010_MODEL_FIELDS == set(legacy_model)
+    assert {f.name for f in fields(TrainConfig)} - V010_TRAIN_FIELDS == set(legacy_train)
     # what the older releases did: no frame norm (before v0.5.0), no hand loss (before v0.4.0)
-    assert LEGACY_MODEL_FIELDS == {"frame_norm": False}
-    assert LEGACY_TRAIN_FIELDS == {"hand_weight": 0.0}
+    assert legacy_model == {"frame_norm": False}
+    assert legacy_train == {"hand_weight": 0.0}
 
 
 def test_the_cli_resumes_a_checkpoint_written_before_hand_weight_existed(runs, tiny_dataset,
@@ -287,20 +287,20 @@ def test_the_cli_resumes_a_checkpoint_written_before_hand_weight_existed(runs, t
 
 def test_resume_keeps_the_recipe_of_a_checkpoint_that_predates_a_field(runs, tmp_path,
                                                                         monkeypatch):
-    """Resuming reads the stored recipe through stored_train_config: a field missing from
+    """Resuming reads the stored recipe through from_stored: a field missing from
     the checkpoint takes its legacy value, a field present keeps the stored one."""
     import gesture_utils.training as tr
 
     legacy = not TrainConfig().color_aug  # pretend color_aug was added with a new default
-    monkeypatch.setitem(tr.LEGACY_TRAIN_FIELDS, "color_aug", legacy)
+    monkeypatch.setitem(LEGACY_FIELDS[TrainConfig], "color_aug", legacy)
     raw = torch.load(runs["tmp"] / "b.pt", weights_only=True)
-    assert stored_train_config(raw["train_cfg"]).color_aug == raw["train_cfg"]["color_aug"]
+    assert from_stored(TrainConfig, raw["train_cfg"]).color_aug == raw["train_cfg"]["color_aug"]
     del raw["train_cfg"]["color_aug"]
     old = tmp_path / "old.pt"
     torch.save(raw, old)
     _, train_cfg = tr._resume_configs(old, torch.load(old, weights_only=True), None, None)
     assert train_cfg.color_aug is legacy
-    stored = stored_train_config(torch.load(runs["tmp"] / "b.pt", weights_only=True)["train_cfg"])
+    stored = from_stored(TrainConfig, torch.load(runs["tmp"] / "b.pt", weights_only=True)["train_cfg"])
     assert replace(train_cfg, color_aug=stored.color_aug) == stored
 
 
