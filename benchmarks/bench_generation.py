@@ -38,7 +38,7 @@ def _render_vs_encode(cfg: GenerateConfig, tmp: Path, sessions: int = 3) -> tupl
     render = encode = 0.0
     n = 0
     for s in range(sessions):
-        session = sample_session(session_rng(cfg, s))
+        session = sample_session(session_rng(cfg, s), cfg)
         for label in cfg.classes:
             for k in range(cfg.group_size):
                 t0 = time.perf_counter()

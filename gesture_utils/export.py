@@ -74,10 +74,12 @@ from gesture_utils.config import ClipConfig, ExportConfig
 from gesture_utils.errors import GestureError, input_error
 
 #: The three fp32 graphs: kind -> (file suffix, input name, output name, batch-axis name).
-GRAPHS: dict[str, tuple[str, str, str, str]] = {
-    "clip": (".onnx", "video", "logits", "batch"),
-    "encoder": (".encoder.onnx", "frames", "embeddings", "frames"),
-    "head": (".head.onnx", "embeddings", "logits", "batch"),
+#: kind: (file suffix, input, outputs, dynamic axis).  The head also gives the hand
+#: probe's per-frame evidence ``hand (B, T, 3)`` that the stream decisions check.
+GRAPHS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
+    "clip": (".onnx", "video", ("logits",), "batch"),
+    "encoder": (".encoder.onnx", "frames", ("embeddings",), "frames"),
+    "head": (".head.onnx", "embeddings", ("logits", "hand"), "batch"),
 }
 INT8_MODES: tuple[str, ...] = ("dynamic", "static")
 #: Bump when the metadata keys change; inference reads ``format_version``.
@@ -108,14 +110,15 @@ class EncoderGraph(nn.Module):
 
 
 class HeadGraph(nn.Module):
-    """``embeddings (B, T, D) -> logits (B, K)`` via ``model.classify_embeddings``."""
+    """``embeddings (B, T, D) -> logits (B, K), hand (B, T, 3)`` via
+    ``model.classify_embeddings`` and ``model.locate_hand``."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.model.classify_embeddings(embeddings)
+    def forward(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.classify_embeddings(embeddings), self.model.locate_hand(embeddings)
 
 
 _WRAPPERS = {"clip": ClipGraph, "encoder": EncoderGraph, "head": HeadGraph}
@@ -184,7 +187,8 @@ def export_metadata(model: nn.Module, kind: str = "clip", source: str | None = N
     """The metadata every exported graph carries (all values are strings; lists JSON).
 
     Keys: ``labels``, ``num_frames``, ``image_size``, ``mean``, ``std``, ``resize_mode``,
-    ``head``, ``causal``, ``backbone``, ``embed_dim``, ``graph`` (clip/encoder/head),
+    ``head``, ``causal``, ``backbone``, ``embed_dim``, ``hand_probe`` (whether the head's
+    ``hand`` output was trained), ``graph`` (clip/encoder/head),
     ``precision``, ``source`` (checkpoint file name), ``producer``, ``format_version``.
     """
     clip = clip or getattr(model, "clip", None)
@@ -202,6 +206,7 @@ def export_metadata(model: nn.Module, kind: str = "clip", source: str | None = N
         "causal": str(bool(getattr(cfg, "causal", False))).lower(),
         "backbone": str(getattr(cfg, "backbone", "unknown")),
         "embed_dim": str(int(getattr(model, "embed_dim", 0))),
+        "hand_probe": str(bool(getattr(getattr(model, "hand_probe", None), "trained", False))).lower(),
         "graph": kind,
         "precision": precision,
         "source": source or "",
@@ -236,8 +241,9 @@ def _example(model: nn.Module, kind: str, clip: ClipConfig) -> torch.Tensor:
     return torch.randn(2, T, int(model.embed_dim), generator=g)
 
 
-def to_onnx(module: nn.Module, example: torch.Tensor, input_name: str, output_name: str,
-            axis_name: str, opset: int = 18, dynamo: bool = True) -> onnx.ModelProto:
+def to_onnx(module: nn.Module, example: torch.Tensor, input_name: str,
+            output_names: Sequence[str], axis_name: str, opset: int = 18,
+            dynamo: bool = True) -> onnx.ModelProto:
     """Export ``module(example)`` with a dynamic axis 0 named ``axis_name``; checked.
 
     ``dynamo=True``: ``torch.export`` + onnxscript (PyTorch's maintained exporter); on
@@ -255,7 +261,7 @@ def to_onnx(module: nn.Module, example: torch.Tensor, input_name: str, output_na
                     dim = torch.export.Dim(axis_name, min=1, max=1 << 16)
                     prog = torch.onnx.export(
                         module, (example,), None, input_names=[input_name],
-                        output_names=[output_name], opset_version=opset, dynamo=True,
+                        output_names=list(output_names), opset_version=opset, dynamo=True,
                         external_data=False, dynamic_shapes={input_name: {0: dim}},
                         verbose=False, optimize=True)
                     proto = prog.model_proto
@@ -263,8 +269,8 @@ def to_onnx(module: nn.Module, example: torch.Tensor, input_name: str, output_na
                     buf = io.BytesIO()
                     torch.onnx.export(
                         module, (example,), buf, input_names=[input_name],
-                        output_names=[output_name], opset_version=opset, dynamo=False,
-                        dynamic_axes={input_name: {0: axis_name}, output_name: {0: axis_name}},
+                        output_names=list(output_names), opset_version=opset, dynamo=False,
+                        dynamic_axes={name: {0: axis_name} for name in (input_name, *output_names)},
                         do_constant_folding=True)
                     proto = onnx.load_from_string(buf.getvalue())
             break
@@ -309,9 +315,9 @@ def export_model(model: nn.Module, out_dir: str | os.PathLike, name: str = "vit_
     out: dict[str, Path] = {}
     try:
         for kind in kinds:
-            _, input_name, output_name, axis = GRAPHS[kind]
+            _, input_name, output_names, axis = GRAPHS[kind]
             proto = to_onnx(_WRAPPERS[kind](model), _example(model, kind, clip), input_name,
-                            output_name, axis, opset=opset, dynamo=dynamo)
+                            output_names, axis, opset=opset, dynamo=dynamo)
             proto.doc_string = f"gesture_utils {kind} graph of {source or 'a ViTTemporal'}"
             set_metadata(proto, export_metadata(model, kind, source, clip))
             out[kind] = _atomic_save(proto, paths[kind])

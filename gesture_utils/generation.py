@@ -1,19 +1,27 @@
 """Synthetic gesture clips with domain randomisation (notebook 01, ``gesture-utils generate``).
 
-A clip is ``(T, H, W, 3)`` uint8 RGB.  Each one shows a *recording session* (background,
-clutter, camera, the "hand") and, depending on the class, a hand that swipes, a hand
-held still (``stop``), or no gesture (``no_gesture``): no hand at all, or -- in a
-fraction ``idle_hand_fraction`` of them -- a still hand that appears or leaves part-way,
-as a live stream shows between gestures.
+A clip is ``(T, H, W, 3)`` uint8 RGB.  Each one shows a *recording session* and,
+depending on the class, a hand that swipes, a hand held still (``stop``), or no gesture
+(``no_gesture``): no hand, a still hand that appears or leaves part-way (a fraction
+``idle_hand_fraction``, as a live stream shows between gestures), or -- in photo scenes
+-- a hand that fidgets without swiping.  The gesture takes a random part of the clip,
+with the hand in view and at rest before and after.
+
+Two looks (``GenerateConfig.scene``): ``"photo"`` (default) is webcam-like -- a real
+photograph (:mod:`gesture_utils.photos`) cropped, scaled, mirrored, tinted and defocused,
+up to two people with real faces who sway and walk, a skin-coloured hand with fingers,
+thumb and a forearm entering from a frame edge, objects drifting by, lighting changes,
+and a camera that may pan, zoom or cut.  ``"procedural"`` is the flat look notebook 03
+compares it with.  ``holdout=True`` draws from the photos and faces reserved for the
+out-of-distribution set (:func:`ood_dataset`), with a hand style and a motion profile
+that training never uses.
 
 Design decisions (each one is tested in ``tests/test_generation.py``):
 
-* **Sessions are groups.**  A session fixes the background (solid, gradient or
-  textured noise), the static clutter, the camera (noise, blur, flicker, shake) and the
-  actor (a procedurally drawn hand -- palm, four fingers, thumb, wrist -- or an
-  ellipse, rounded rectangle or blob, in a skin-like or other colour).  Every session
-  holds clips of every class, and splits are made per session, so the test split shows
-  backgrounds and hands the model never saw.
+* **Sessions are groups.**  A session fixes the background (a photo shot, or a
+  procedural canvas with clutter), the people, the camera's sensor (noise, blur,
+  flicker, shake) and the hand.  Every session holds clips of every class, and splits
+  are made per session, so the test split shows scenes and hands the model never saw.
 * **The label never influences appearance.**  A clip's random numbers are drawn in the
   same order whatever its class; the class only decides which way the sampled path
   points.  Each clip has its own :class:`numpy.random.SeedSequence` keyed by
@@ -21,8 +29,9 @@ Design decisions (each one is tested in ``tests/test_generation.py``):
 * **Time reversal turns one class into another, exactly.**  ``swipe_left`` played
   backwards is a valid ``swipe_right`` (``stop`` and ``no_gesture`` map to
   themselves): easings come in reversal pairs (ease-in <-> ease-out), idle time before
-  and after the motion is drawn symmetrically, per-frame nuisances are i.i.d., and
-  nothing (no trail, no arrow, no hand orientation) depends on the direction.
+  and after the motion is drawn symmetrically, per-frame nuisances are i.i.d., every
+  scene motion (pan, zoom, cut, lighting, people) is odd in centred time or mirrored,
+  and nothing (no trail, no arrow, no hand orientation) depends on the direction.
   :func:`mirror_params` gives the parameters of the reversed clip and
   ``render_from_params(mirror_params(p)) == render_from_params(p)[::-1]`` bit for bit.
   So the *set* of frames cannot tell left from right -- only their order can.
@@ -41,7 +50,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -52,6 +61,7 @@ import numpy as np
 
 from gesture_utils.config import DEFAULT_CLASSES, GenerateConfig, to_dict
 from gesture_utils.errors import GestureError, input_error
+from gesture_utils.photos import face_indices, faces, photo, photo_names
 from gesture_utils.video import write_video
 
 #: Classes the generator can draw (any subset may be chosen).
@@ -67,14 +77,21 @@ TIME_REVERSED: dict[str, str] = {
 }
 #: Easing curves of the motion, closed under time reversal.
 EASINGS: tuple[str, ...] = ("linear", "ease_in_out", "ease_in", "ease_out")
+#: The held-out motion profile (anticipate / overshoot, on a bowed path): only
+#: ``GenerateConfig(holdout=True)``, the out-of-distribution set, uses it.
+HOLDOUT_EASINGS: tuple[str, ...] = ("back_in", "back_out")
 REVERSED_EASING: dict[str, str] = {
     "linear": "linear", "ease_in_out": "ease_in_out", "ease_in": "ease_out", "ease_out": "ease_in",
+    "back_in": "back_out", "back_out": "back_in",
 }
+#: ``GenerateConfig.scene``: webcam-like photo scenes, or the flat procedural look.
+SCENES: tuple[str, ...] = ("photo", "procedural")
 ACTOR_SHAPES: tuple[str, ...] = ("hand", "ellipse", "rounded_rect", "blob")
 ACTOR_SHAPE_P: tuple[float, ...] = (0.55, 0.15, 0.15, 0.15)
 DISTRACTOR_SHAPES: tuple[str, ...] = ("ellipse", "rounded_rect", "blob", "bar")
 BACKGROUNDS: tuple[str, ...] = ("solid", "gradient", "texture")
-#: Skin-like RGB tones, light to dark; the actor uses one of these 60 % of the time.
+#: Skin-like RGB tones, light to dark: every photo-scene hand and face, and 60 % of the
+#: procedural actors.
 SKIN_TONES: tuple[tuple[int, int, int], ...] = (
     (255, 224, 196), (241, 194, 160), (224, 172, 137), (198, 134, 97),
     (170, 110, 75), (141, 85, 54), (110, 68, 44), (80, 51, 36),
@@ -111,6 +128,10 @@ def check_render_settings(cfg: GenerateConfig) -> None:
 def check_config(cfg: GenerateConfig) -> None:
     """Raise a one-line :class:`GestureError` for settings the generator cannot honour."""
     check_render_settings(cfg)
+    if cfg.scene not in SCENES:
+        raise GestureError(f"unknown scene {cfg.scene!r} (choose from: {', '.join(SCENES)})")
+    if cfg.holdout and cfg.scene != "photo":
+        raise GestureError("holdout=True draws from the reserved photos: it needs scene='photo'")
     if not cfg.classes:
         raise GestureError("no classes chosen (pick some of: " + ", ".join(KNOWN_CLASSES) + ")")
     unknown = [c for c in cfg.classes if c not in KNOWN_CLASSES]
@@ -155,75 +176,111 @@ def _segment_distance(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(c - (a + t * ab)))
 
 
+def _u(rng: np.random.Generator, lo: float, hi: float, digits: int = 4) -> float:
+    return round(float(rng.uniform(lo, hi)), digits)
+
+
 def _sample_distractor(rng: np.random.Generator, lo: float, hi: float) -> dict[str, Any]:
     return {
         "shape": DISTRACTOR_SHAPES[int(rng.integers(len(DISTRACTOR_SHAPES)))],
-        "size": round(float(rng.uniform(lo, hi)), 4),
-        "aspect": round(float(rng.uniform(0.4, 1.0)), 3),
-        "angle": round(float(rng.uniform(0, 180)), 2),
-        "color": _color(rng),
-        "seed": int(rng.integers(2**31)),
-        "x": round(float(rng.uniform(0.05, 0.95)), 4),
-        "y": round(float(rng.uniform(0.05, 0.95)), 4),
+        "size": _u(rng, lo, hi), "aspect": _u(rng, 0.4, 1.0, 3), "angle": _u(rng, 0, 180, 2),
+        "color": _color(rng), "seed": int(rng.integers(2**31)),
+        "x": _u(rng, 0.05, 0.95), "y": _u(rng, 0.05, 0.95),
     }
 
 
-def sample_session(rng: np.random.Generator) -> dict[str, Any]:
-    """The shared appearance of one recording session (JSON-able dict).
+def _skin(rng: np.random.Generator) -> list[int]:
+    tone = np.array(SKIN_TONES[int(rng.integers(len(SKIN_TONES)))], float)
+    return [int(round(v)) for v in np.clip(tone + rng.normal(0, 10, 3), 0, 255)]
 
-    Background style and colours, static clutter, camera nuisances and the actor's
-    shape, size, base rotation and colour.  Colours are re-drawn until the actor differs
-    clearly (RGB distance >= 90) from every background colour it may pass over.
-    """
+
+def _photo_shot(rng: np.random.Generator, names: Sequence[str]) -> dict[str, Any]:
+    """One camera view of a photo: crop centre and side (fractions), stretch, mirror."""
+    return {"photo": names[int(rng.integers(len(names)))], "cx": _u(rng, 0, 1),
+            "cy": _u(rng, 0, 1), "scale": _u(rng, 0.4, 1.0),
+            "stretch": round(math.exp(float(rng.uniform(-0.25, 0.25))), 4),
+            "flip": bool(rng.integers(2))}
+
+
+def _sample_hand(rng: np.random.Generator, holdout: bool) -> dict[str, Any]:
+    """A skin-coloured hand with fingers, thumb and a forearm with a sleeve."""
+    return {
+        "shape": "mitten" if holdout else "hand",
+        "size": _u(rng, 0.3, 0.5),  # fraction of the frame side
+        "angle": _u(rng, -50, 50, 2),  # degrees, 0 = fingers up, the forearm below
+        "aspect": round(math.exp(float(rng.uniform(-0.25, 0.25))), 3),  # width stretch
+        "color": _skin(rng),
+        "shade": _u(rng, 0.0, 0.3, 3),
+        "seed": int(rng.integers(2**31)),
+        "palm_w": _u(rng, 0.36, 0.46), "palm_h": _u(rng, 0.36, 0.46),
+        "finger_len": [round(float(b * rng.uniform(0.8, 1.2)), 4) for b in (0.29, 0.35, 0.33, 0.26)],
+        "finger_w": _u(rng, 0.08, 0.105),
+        "spread": _u(rng, 2.0, 12.0, 2),
+        "thumb_len": _u(rng, 0.22, 0.3), "thumb_angle": _u(rng, 40, 75, 2),
+        "handedness": int(rng.choice([-1, 1])),
+        "arm_w": _u(rng, 0.26, 0.34),  # forearm width, in hand sizes
+        "sleeve_at": _u(rng, 0.6, 2.5, 3),  # where the sleeve starts, hand sizes from the palm
+        "sleeve": _color(rng),
+    }
+
+
+def _sample_person(rng: np.random.Generator, faces: Sequence[int]) -> dict[str, Any]:
+    """Someone in the background: a real face (LFW), hair, neck and shoulders."""
+    return {"face": int(faces[int(rng.integers(len(faces)))]), "x": _u(rng, 0.05, 0.95),
+            "y": _u(rng, 0.15, 0.6), "size": _u(rng, 0.14, 0.34), "skin": _skin(rng),
+            "hair": _color(rng), "shirt": _color(rng)}
+
+
+def _procedural_session(rng: np.random.Generator) -> dict[str, Any]:
+    """The flat look: solid, gradient or blotchy background, clutter shapes, and an actor
+    that is a hand or a plain shape (no forearm, no people, a still camera)."""
     style = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
     kind = ACTOR_SHAPES[int(rng.choice(len(ACTOR_SHAPES), p=ACTOR_SHAPE_P))]
     for _ in range(1000):
         c1, c2 = _color(rng), _color(rng)
         if style == "solid":
             c2 = c1
-        if rng.uniform() < 0.6:
-            tone = np.array(SKIN_TONES[int(rng.integers(len(SKIN_TONES)))], float)
-            actor_color = np.clip(tone + rng.normal(0, 10, 3), 0, 255)
-        else:
-            actor_color = rng.uniform(0, 255, 3)
+        actor_color = np.array(_skin(rng), float) if rng.uniform() < 0.6 else rng.uniform(0, 255, 3)
         if _segment_distance(actor_color, np.array(c1, float), np.array(c2, float)) >= 90:
             break
-    background = {
-        "style": style,
-        "color1": c1,
-        "color2": c2,
-        "angle": round(float(rng.uniform(0, 360)), 2),
-        "cells": int(rng.integers(3, 13)),
-        "grain": round(float(rng.uniform(0, 10)), 2),
-        "seed": int(rng.integers(2**31)),
-    }
+    background = {"style": style, "color1": c1, "color2": c2, "angle": _u(rng, 0, 360, 2),
+                  "cells": int(rng.integers(3, 13)), "grain": _u(rng, 0, 10, 2),
+                  "seed": int(rng.integers(2**31))}
     clutter = [_sample_distractor(rng, 0.06, 0.18) for _ in range(int(rng.integers(0, 6)))]
-    actor: dict[str, Any] = {
-        "shape": kind,
-        "size": round(float(rng.uniform(0.32, 0.44)), 4),  # fraction of the frame side
-        "angle": round(float(rng.uniform(-30, 30)), 2),  # degrees, 0 = fingers up
-        "aspect": round(float(rng.uniform(0.6, 1.0)), 3),
-        "color": [int(round(v)) for v in actor_color],
-        "shade": round(float(rng.uniform(0.0, 0.3)), 3),  # darker towards the wrist
-        "seed": int(rng.integers(2**31)),  # blob outline
-        # hand proportions (used when shape == "hand")
-        "palm_w": round(float(rng.uniform(0.36, 0.46)), 4),
-        "palm_h": round(float(rng.uniform(0.36, 0.46)), 4),
-        "finger_len": [round(float(b * rng.uniform(0.8, 1.2)), 4) for b in (0.29, 0.35, 0.33, 0.26)],
-        "finger_w": round(float(rng.uniform(0.08, 0.105)), 4),
-        "spread": round(float(rng.uniform(2.0, 12.0)), 2),  # degrees between fingers
-        "thumb_len": round(float(rng.uniform(0.22, 0.3)), 4),
-        "thumb_angle": round(float(rng.uniform(40, 75)), 2),
-        "handedness": int(rng.choice([-1, 1])),
-    }
-    camera = {
-        "noise": round(float(rng.uniform(1.0, 7.0)), 3),  # std of pixel noise (0..255)
+    actor = _sample_hand(rng, holdout=False)
+    actor.update(shape=kind, size=_u(rng, 0.32, 0.44), angle=_u(rng, -30, 30, 2),
+                 aspect=_u(rng, 0.6, 1.0, 3), color=[int(round(v)) for v in actor_color],
+                 arm_w=0.0)
+    return {"background": background, "clutter": clutter, "actor": actor, "people": []}
+
+
+def _photo_session(rng: np.random.Generator, holdout: bool) -> dict[str, Any]:
+    """A webcam-like scene: a real photograph (cropped, scaled, mirrored, tinted), up to
+    two people with real faces, and a hand with its forearm."""
+    names, faces = photo_names(holdout), face_indices(holdout)
+    background = {"style": "photo", **_photo_shot(rng, names),
+                  "tint": [_u(rng, 0.8, 1.2, 3) for _ in range(3)],
+                  "brightness": _u(rng, 0.45, 1.1, 3), "grain": _u(rng, 0, 4, 2),
+                  "defocus": _u(rng, 0.0, 1.5, 3)}  # blur sigma, pixels: depth of field
+    people = [_sample_person(rng, faces) for _ in range(int(rng.choice(3, p=[0.45, 0.4, 0.15])))]
+    return {"background": background, "clutter": [], "actor": _sample_hand(rng, holdout),
+            "people": people}
+
+
+def sample_session(rng: np.random.Generator, cfg: GenerateConfig = DEFAULT_CONFIG) -> dict[str, Any]:
+    """The shared appearance of one recording session (JSON-able dict): background,
+    people, the actor (hand) and the camera's nuisances.  ``cfg.scene`` picks the look;
+    ``cfg.holdout`` draws from the reserved photos, faces and hand style."""
+    session = (_procedural_session(rng) if cfg.scene == "procedural"
+               else _photo_session(rng, cfg.holdout))
+    session["camera"] = {
+        "noise": _u(rng, 1.0, 7.0, 3),  # std of pixel noise (0..255)
         "blur": round(float(rng.choice([0.0, rng.uniform(0.4, 1.3)])), 3),  # Gaussian sigma
-        "flicker": round(float(rng.uniform(0.0, 0.05)), 4),  # std of per-frame gain
-        "shake": round(float(rng.uniform(0.0, 0.008)), 5),  # std of per-frame shift / side
-        "tremor": round(float(rng.uniform(0.002, 0.008)), 5),  # std of hand jitter / side
+        "flicker": _u(rng, 0.0, 0.05),  # std of per-frame gain
+        "shake": _u(rng, 0.0, 0.008, 5),  # std of per-frame shift / side
+        "tremor": _u(rng, 0.002, 0.008, 5),  # std of hand jitter / side
     }
-    return {"background": background, "clutter": clutter, "actor": actor, "camera": camera}
+    return session
 
 
 def _sample_path(label: str, u: np.ndarray) -> dict[str, Any] | None:
@@ -271,11 +328,10 @@ def idle_hand_path(u: np.ndarray, idle: np.ndarray, T: int, enters: bool) -> dic
     one end of the clip: it enters and stays for the last ``span`` frames, or is there
     for the first ``span`` and leaves.  ``span`` is uniform on ``[m, T // 2]`` with
     ``m = ceil(T / 8)``, so at least one of 8 sampled frames shows the hand and at least
-    half do not.  The cap at half the clip is what keeps a ``stop`` (hand in view all
-    clip long) recognisable in a stream, where a window over a stop also holds frames
-    from before or after it (notebook 06; with up to 7T/8, as in v0.2.0, 42 of 45 stops
-    in ``benchmarks/bench_idle_hand.py``'s streams were missed).  Played backwards,
-    entering is leaving with the same span: the class stays closed under time reversal."""
+    half do not.  The cap at half the clip keeps a ``stop`` (hand in view all clip long)
+    recognisable in a stream, where a window over a stop also holds frames from before
+    or after it (notebook 06).  Played backwards, entering is leaving with the same
+    span: the class stays closed under time reversal."""
     path = _sample_path("stop", u)
     assert path is not None
     m = max(1, -(-T // 8))
@@ -284,12 +340,75 @@ def idle_hand_path(u: np.ndarray, idle: np.ndarray, T: int, enters: bool) -> dic
     return path
 
 
+def fidget_path(u: np.ndarray, f: np.ndarray, T: int) -> dict[str, Any]:
+    """A hard negative: a hand in view all clip long that moves without swiping, round a
+    loop (radius 0.06-0.14 of the side, 1-2 turns) round where a ``stop`` rests: it ends
+    near where it started, so its net travel stays below a swipe's (0.4 of the side)."""
+    path = _sample_path("stop", u)
+    assert path is not None
+    turns = 1.0 + float(f[1])
+    path["loop"] = [round(0.06 + 0.08 * float(f[0]), 4), round(2 * math.pi * turns / (2 * (T - 1)), 6),
+                    round(2 * math.pi * float(f[2]), 4)]
+    return path
+
+
+def _pan(rng: np.random.Generator, T: int, lo: float, hi: float) -> list[float]:
+    """A velocity per unit of centred time ``tau = 2t - (T - 1)``: ``U(lo, hi)`` per clip."""
+    angle = float(rng.uniform(0, 2 * math.pi))
+    step = float(rng.uniform(lo, hi)) / (2 * (T - 1))
+    return [round(step * math.cos(angle), 7), round(step * math.sin(angle), 7)]
+
+
+def _sample_scene(rng: np.random.Generator, cfg: GenerateConfig, session: dict[str, Any],
+                  T: int, n: int) -> dict[str, Any]:
+    """What moves in the scene without being a gesture, over ``n`` frames (speeds set
+    per clip of ``T`` frames): drifting objects, lighting, the camera (pan, zoom or
+    cut) and the people (sway and drift).  Drawn the same way for every class."""
+    drifters = []
+    for _ in range(int(rng.choice(3, p=[0.65, 0.25, 0.1]))):
+        d = _sample_distractor(rng, 0.05, 0.14)
+        d["vel"] = _pan(rng, T, 0.05, 0.3)
+        drifters.append(d)
+    out: dict[str, Any] = {
+        "drifters": drifters, "gain": _u(rng, 0.85, 1.15), "offset": _u(rng, -12, 12, 3),
+        "noise_seed": int(rng.integers(2**31)), "time_flip": bool(rng.integers(2)),
+        "camera": {"pan": [0.0, 0.0], "zoom": 0.0, "cuts": [], "shots": []},
+        "light": [0.0, 0.0, 0.0], "people": []}
+    if session["background"]["style"] != "photo":
+        return out
+    kind = int(rng.choice(4, p=[0.7, 0.15, 0.1, 0.05]))  # still, pan, zoom, cut
+    pan, zoom = _pan(rng, T, 0.05, 0.5), float(rng.uniform(0.1, 0.4)) / (2 * (T - 1))
+    n_cuts = int(kind == 3) if n == T else int(rng.poisson(n / (6 * T)))
+    cuts = sorted({int(c) for c in rng.integers(1, n, size=n_cuts)})
+    names = photo_names(cfg.holdout)
+    shot0 = {k: session["background"][k] for k in ("photo", "cx", "cy", "scale", "stretch", "flip")}
+    pans = kind == 1 or (n > T and rng.uniform() < 0.5)  # a stream: a slow pan, half of them
+    out["camera"] = {"pan": pan if pans else [0.0, 0.0],
+                     "zoom": round(zoom * float(rng.choice([-1, 1])), 7) if kind == 2 else 0.0,
+                     "cuts": cuts, "shots": [shot0] + [_photo_shot(rng, names) for _ in cuts]}
+    if rng.uniform() < 0.5:  # a lighting change: gain 1 + a sin(phase + w tau)
+        out["light"] = [_u(rng, 0.05, 0.25), round(math.pi * float(rng.uniform(0.5, 2)) / (2 * (T - 1)), 6),
+                        _u(rng, 0, 2 * math.pi)]
+    for _ in session["people"]:
+        sway = math.pi * float(rng.uniform(0.5, 3)) / (2 * (T - 1))
+        out["people"].append({"sway": [_u(rng, 0.005, 0.05), round(sway, 6), _u(rng, 0, 2 * math.pi)],
+                              "vel": _pan(rng, T, 0.0, 0.3) if rng.uniform() < 0.4 else [0.0, 0.0]})
+    return out
+
+
+def _durations(cfg: GenerateConfig) -> tuple[float, float]:
+    """Share of the clip the motion takes: ``U(lo, hi)``."""
+    if cfg.holdout:
+        return 0.2, 0.5
+    return (0.35, 0.8) if cfg.scene == "procedural" else (0.3, 0.75)
+
+
 def sample_clip_params(label: str, rng: np.random.Generator, cfg: GenerateConfig,
                        session: dict[str, Any]) -> dict[str, Any]:
     """Everything that varies from clip to clip inside a session (JSON-able dict).
 
     The same random numbers are drawn, in the same order, for every label: with equal
-    ``rng`` states two labels get identical appearance, lighting, distractors and noise.
+    ``rng`` states two labels get identical appearance, lighting, scene motion and noise.
     """
     if label not in KNOWN_CLASSES:
         raise GestureError(f"unknown class {label!r} (choose from: {', '.join(KNOWN_CLASSES)})")
@@ -301,55 +420,47 @@ def sample_clip_params(label: str, rng: np.random.Generator, cfg: GenerateConfig
         "angle": round(a["angle"] + float(rng.uniform(-12, 12)), 2),
         "color": [int(np.clip(round(c + j), 0, 255)) for c, j in zip(a["color"], jitter, strict=True)],
     }
-    gain = round(float(rng.uniform(0.85, 1.15)), 4)
-    offset = round(float(rng.uniform(-12, 12)), 3)
-    drifters = []
-    for _ in range(int(rng.choice(3, p=[0.4, 0.35, 0.25]))):
-        dist = _sample_distractor(rng, 0.05, 0.14)
-        angle = float(rng.uniform(0, 2 * math.pi))
-        span = float(rng.uniform(0.05, 0.3))  # distance travelled over the clip
-        step = span / (2 * (T - 1))  # per unit of tau = 2t - (T - 1)
-        dist["vel"] = [round(step * math.cos(angle), 6), round(step * math.sin(angle), 6)]
-        drifters.append(dist)
-    noise_seed = int(rng.integers(2**31))
-    time_flip = bool(rng.integers(2))
+    scene = _sample_scene(rng, cfg, session, T, T)
     # motion: the label only decides how these numbers are used
     u = rng.uniform(size=6)
-    easing = EASINGS[int(rng.integers(len(EASINGS)))]
-    duration = int(np.clip(round((0.35 + 0.45 * float(rng.uniform())) * (T - 1)), 2, T - 1))
+    easings = HOLDOUT_EASINGS if cfg.holdout else EASINGS
+    easing = easings[int(rng.integers(len(easings)))]
+    lo, hi = _durations(cfg)
+    duration = int(np.clip(round((lo + (hi - lo) * float(rng.uniform())) * (T - 1)), 2, T - 1))
     t0 = int(rng.integers(0, T - duration))  # idle before ~ U{0..T-1-D}; so is idle after
-    # drawn last, so a dataset clip of another class is the same as before this setting
-    # existed (each clip has its own rng); a stream, which shares one rng, is not
-    idle = rng.uniform(size=2)
+    idle, fidget = rng.uniform(size=2), rng.uniform(size=3)
+    bow = round(float(rng.uniform(0.04, 0.12) * rng.choice([-1, 1])), 4)
     path = _sample_path(label, u)
-    if label == REST_LABEL and idle[0] < cfg.idle_hand_fraction:
-        path = idle_hand_path(u, idle, T, enters=bool(idle[0] < cfg.idle_hand_fraction / 2))
+    f = cfg.idle_hand_fraction
+    if label == REST_LABEL and idle[0] < f:
+        path = idle_hand_path(u, idle, T, enters=bool(idle[0] < f / 2))
+    elif label == REST_LABEL and cfg.scene == "photo" and idle[0] < f + (1 - f) / 2:
+        path = fidget_path(u, fidget, T)
     if path is not None:
         path.update(easing=easing, t0=t0, t1=t0 + duration)
-    return {
-        "label": label,
-        "n_frames": T,
-        "actor": actor if path is not None else None,
-        "path": path,
-        "drifters": drifters,
-        "gain": gain,
-        "offset": offset,
-        "noise_seed": noise_seed,
-        "time_flip": time_flip,
-    }
+        if cfg.holdout and label.startswith("swipe"):
+            path["bow"] = bow
+    return {"label": label, "n_frames": T, "actor": actor if path is not None else None,
+            "path": path, **scene}
 
 
 def mirror_params(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters of the time-reversed clip: label reversed (left<->right, up<->down),
-    start/end swapped, easing reversed, idle-before/after swapped, drift reversed,
-    per-frame nuisances played backwards.  ``render_from_params`` of the result equals
-    the original frames reversed, exactly."""
+    start/end swapped, easing reversed, idle-before/after swapped, every velocity and
+    angular speed negated, cuts mirrored, per-frame nuisances played backwards.
+    ``render_from_params`` of the result equals the original frames reversed, exactly."""
     out = json.loads(json.dumps(params))
     T = out["n_frames"]
     out["label"] = TIME_REVERSED[out["label"]]
     out["time_flip"] = not out["time_flip"]
-    for d in out["drifters"]:
+    for d in out["drifters"] + out["people"]:
         d["vel"] = [-v for v in d["vel"]]
+    for person in out["people"]:
+        person["sway"][1] = -person["sway"][1]
+    out["light"][1] = -out["light"][1]
+    cam = out["camera"]
+    cam["pan"], cam["zoom"] = [-v for v in cam["pan"]], -cam["zoom"]
+    cam["cuts"], cam["shots"] = sorted(T - c for c in cam["cuts"]), cam["shots"][::-1]
     p = out["path"]
     if p is not None:
         p["start"], p["end"] = p["end"], p["start"]
@@ -357,6 +468,10 @@ def mirror_params(params: dict[str, Any]) -> dict[str, Any]:
         p["t0"], p["t1"] = T - 1 - p["t1"], T - 1 - p["t0"]
         if "visible" in p:
             p["visible"] = [T - p["visible"][1], T - p["visible"][0]]
+        if "loop" in p:
+            p["loop"][1] = -p["loop"][1]
+        if "bow" in p:
+            p["bow"] = -p["bow"]
     return out
 
 
@@ -367,12 +482,19 @@ def _ease_in(c: np.ndarray) -> np.ndarray:
     return (c + 1.0) * (c + 1.0) / 2.0 - 1.0
 
 
+def _back_out(c: np.ndarray) -> np.ndarray:
+    """Overshoot past the end, then settle (centred form of the usual ease-out-back)."""
+    s = (c + 1.0) / 2.0 - 1.0
+    return 2.0 * (1.0 + 2.2 * s * s * s + 1.2 * s * s) - 1.0
+
+
 def ease(name: str, c: np.ndarray) -> np.ndarray:
     """Easing in centred form: ``c`` in [-1, 1] (start..end of the motion) -> [-1, 1].
 
     Centred so that time reversal is exact in floating point: ``ease(rev, -c) ==
-    -ease(name, c)`` bit for bit (odd polynomials; ease-out *defined* as the reverse of
-    ease-in).
+    -ease(name, c)`` bit for bit (odd polynomials; each ``*_out`` is *defined* as the
+    reverse of its ``*_in``).  ``back_in``/``back_out`` (anticipate / overshoot) are the
+    held-out motion profile: only the out-of-distribution set uses them.
     """
     c = np.asarray(c, dtype=np.float64)
     if name == "linear":
@@ -383,7 +505,16 @@ def ease(name: str, c: np.ndarray) -> np.ndarray:
         return _ease_in(c)
     if name == "ease_out":
         return -_ease_in(-c)
-    raise GestureError(f"unknown easing {name!r} (choose from: {', '.join(EASINGS)})")
+    if name == "back_out":
+        return _back_out(c)
+    if name == "back_in":
+        return -_back_out(-c)
+    raise GestureError(f"unknown easing {name!r} (choose from: {', '.join(EASINGS + HOLDOUT_EASINGS)})")
+
+
+def _tau(T: int) -> np.ndarray:
+    """Centred time ``2t - (T - 1)``: odd under reversal, so ``v * tau`` reverses exactly."""
+    return (2 * np.arange(T) - (T - 1)).astype(np.float64)
 
 
 def actor_track(path: dict[str, Any], T: int) -> np.ndarray:
@@ -391,7 +522,8 @@ def actor_track(path: dict[str, Any], T: int) -> np.ndarray:
 
     Idle at ``start`` until frame ``t0``, eased motion until ``t1``, idle at ``end``.
     Computed as ``mid + half * ease(c)`` with the integer-exact centred time
-    ``c = (2 (t - t0) - D) / D``, so the reversed path reproduces it exactly.
+    ``c = (2 (t - t0) - D) / D``, so the reversed path reproduces it exactly.  A
+    ``bow`` bends the path sideways (held-out profile); a ``loop`` circles the rest spot.
     """
     t = np.arange(T)
     t0, t1 = int(path["t0"]), int(path["t1"])
@@ -400,16 +532,24 @@ def actor_track(path: dict[str, Any], T: int) -> np.ndarray:
     g = ease(path["easing"], c)
     s, e = np.array(path["start"], float), np.array(path["end"], float)
     mid, half = (s + e) / 2.0, (e - s) / 2.0
-    return mid[None, :] + half[None, :] * g[:, None]
+    out = mid[None, :] + half[None, :] * g[:, None]
+    if path.get("bow"):
+        side = np.array([-half[1], half[0]]) / max(float(np.hypot(*half)), 1e-9)
+        out = out + side[None, :] * (path["bow"] * (1.0 - c * c))[:, None]
+    if "loop" in path:
+        r, w, phase = path["loop"]
+        a = phase + w * _tau(T)
+        out = out + r * np.stack([np.cos(a), np.sin(a)], axis=1)
+    return out
 
 
 def hand_track(params: Mapping[str, Any]) -> np.ndarray:
     """Where the hand is in every frame of a generated clip: ``(T, 3)`` float32 rows
-    ``(visible, x, y)``, the centre in fractions of the side (before camera shake and
-    tremor, a few pixels at most); ``x = y = 0`` where no hand is in view.  ``params``
-    are a manifest row's (:func:`sample_clip_params`).  The generator knows this for
-    free, so training can ask the frame encoder for it too (``TrainConfig.hand_weight``,
-    notebook 03)."""
+    ``(visible, x, y)``, the palm centre in fractions of the side (before camera shake
+    and tremor, a few pixels at most); ``x = y = 0`` where no hand is in view.
+    ``params`` are a manifest row's (:func:`sample_clip_params`).  The generator knows
+    this for free, so training can ask the frame encoder for it too
+    (``TrainConfig.hand_weight``, notebook 03)."""
     T, path = int(params["n_frames"]), params.get("path")
     out = np.zeros((T, 3), np.float32)
     if path is None:
@@ -421,7 +561,7 @@ def hand_track(params: Mapping[str, Any]) -> np.ndarray:
 
 
 def _reflect(p: np.ndarray) -> np.ndarray:
-    """Fold positions back into [0, 1] (drifting distractors bounce off the edges)."""
+    """Fold positions back into [0, 1] (drifting things bounce off the edges)."""
     p = np.mod(p, 2.0)
     return np.where(p > 1.0, 2.0 - p, p)
 
@@ -430,17 +570,21 @@ def _reflect(p: np.ndarray) -> np.ndarray:
 
 
 def _hand_parts(a: dict[str, Any]) -> list[tuple]:
-    """Palm ellipse + wrist, 4 fingers and a thumb as capsules, in units of the actor size
-    (origin = palm centre, y down, fingers up)."""
+    """Palm ellipse + wrist, four fingers (or one mitten block) and a thumb as capsules, in
+    units of the actor size (origin = palm centre, y down, fingers up)."""
     pw, ph, fw = a["palm_w"], a["palm_h"], a["finger_w"]
     parts: list[tuple] = [("ellipse", (0.0, 0.0), (pw / 2, ph / 2))]
     parts.append(("capsule", (0.0, ph * 0.3), (0.0, ph / 2 + 0.2), pw * 0.7))  # wrist
-    for i, length in enumerate(a["finger_len"]):
-        bx = (-0.36 + 0.24 * i) * pw
-        by = -ph / 2 * 0.7
-        th = math.radians((i - 1.5) * a["spread"])
-        tip = (bx + length * math.sin(th), by - length * math.cos(th))
-        parts.append(("capsule", (bx, by), tip, fw))
+    if a["shape"] == "mitten":  # the held-out style: fingers held together
+        length = float(np.mean(a["finger_len"]))
+        parts.append(("capsule", (0.0, -ph / 2 * 0.4), (0.0, -ph / 2 - length * 0.75), pw * 0.8))
+    else:
+        for i, length in enumerate(a["finger_len"]):
+            bx = (-0.36 + 0.24 * i) * pw
+            by = -ph / 2 * 0.7
+            th = math.radians((i - 1.5) * a["spread"])
+            tip = (bx + length * math.sin(th), by - length * math.cos(th))
+            parts.append(("capsule", (bx, by), tip, fw))
     h = a["handedness"]
     base = (h * pw / 2 * 0.75, ph * 0.1)
     th = math.radians(a["thumb_angle"])
@@ -449,43 +593,55 @@ def _hand_parts(a: dict[str, Any]) -> list[tuple]:
     return parts
 
 
-def _shape_mask(spec: dict[str, Any], size_px: float, angle_deg: float) -> np.ndarray:
-    """Anti-aliased mask ``(h, w)`` float32 in [0, 1] of one shape, centred in its box."""
-    ss = _SUPERSAMPLE
-    side = max(3, int(math.ceil(size_px * 1.7)) | 1)
-    big = np.zeros((side * ss, side * ss), np.uint8)
-    scale = size_px * ss
-    ctr = side * ss / 2.0
-    rot = math.radians(angle_deg)
-    cos, sin = math.cos(rot), math.sin(rot)
+class _Canvas:
+    """A supersampled drawing area for one sprite, centred on the shape's origin."""
 
-    def pt(x: float, y: float) -> tuple[int, int]:
-        xr, yr = x * cos - y * sin, x * sin + y * cos
-        return int(round(ctr + xr * scale)), int(round(ctr + yr * scale))
+    def __init__(self, size_px: float, angle_deg: float, reach: float = 1.7,
+                 aspect: float = 1.0):
+        self.ss = _SUPERSAMPLE
+        self.side = max(3, int(math.ceil(size_px * reach)) | 1)
+        self.scale, self.ctr = size_px * self.ss, self.side * self.ss / 2.0
+        rot = math.radians(angle_deg)
+        self.cos, self.sin, self.aspect, self.angle = math.cos(rot), math.sin(rot), aspect, angle_deg
 
-    kind = spec["shape"]
-    aspect = spec.get("aspect", 1.0)
-    if kind == "hand":
-        for part in _hand_parts(spec):
+    def blank(self) -> np.ndarray:
+        return np.zeros((self.side * self.ss, self.side * self.ss), np.uint8)
+
+    def pt(self, x: float, y: float) -> tuple[int, int]:
+        xr, yr = x * self.cos - y * self.sin, x * self.sin + y * self.cos
+        return int(round(self.ctr + xr * self.scale * self.aspect)), int(round(self.ctr + yr * self.scale))
+
+    def draw(self, big: np.ndarray, parts: Sequence[tuple]) -> None:
+        for part in parts:
             if part[0] == "ellipse":
                 _, (x, y), (ax, ay) = part
-                cv2.ellipse(big, pt(x, y), (int(ax * scale), int(ay * scale)), angle_deg,
-                            0, 360, 255, -1)
+                cv2.ellipse(big, self.pt(x, y), (int(ax * self.scale * self.aspect), int(ay * self.scale)),
+                            self.angle, 0, 360, 255, -1)
             else:
                 _, p0, p1, w = part
-                cv2.line(big, pt(*p0), pt(*p1), 255, max(1, int(w * scale)))
+                cv2.line(big, self.pt(*p0), self.pt(*p1), 255, max(1, int(w * self.scale * self.aspect)))
+
+    def down(self, big: np.ndarray) -> np.ndarray:
+        small = cv2.resize(big, (self.side, self.side), interpolation=cv2.INTER_AREA)
+        return small.astype(np.float32) / 255.0
+
+
+def _shape_mask(spec: dict[str, Any], size_px: float, angle_deg: float) -> np.ndarray:
+    """Anti-aliased mask ``(h, w)`` float32 in [0, 1] of one shape, centred in its box."""
+    cv = _Canvas(size_px, angle_deg)
+    big = cv.blank()
+    kind, aspect = spec["shape"], spec.get("aspect", 1.0)
+    if kind in ("hand", "mitten"):
+        cv.draw(big, _hand_parts(spec))
     elif kind == "ellipse":
-        cv2.ellipse(big, pt(0, 0), (int(0.32 * aspect * scale), int(0.4 * scale)), angle_deg,
-                    0, 360, 255, -1)
+        cv.draw(big, [("ellipse", (0, 0), (0.32 * aspect, 0.4))])
     elif kind == "rounded_rect":
         w, h, r = 0.62 * aspect / 2, 0.72 / 2, 0.12
-        corners = [(-w + r, -h + r), (w - r, -h + r), (w - r, h - r), (-w + r, h - r)]
-        cv2.fillConvexPoly(big, np.array([pt(x, y) for x, y in
-                                          [(-w, -h + r), (-w + r, -h), (w - r, -h), (w, -h + r),
-                                           (w, h - r), (w - r, h), (-w + r, h), (-w, h - r)]],
-                                         np.int32), 255)
-        for x, y in corners:
-            cv2.circle(big, pt(x, y), int(r * scale), 255, -1)
+        poly = [(-w, -h + r), (-w + r, -h), (w - r, -h), (w, -h + r), (w, h - r), (w - r, h),
+                (-w + r, h), (-w, h - r)]
+        cv2.fillConvexPoly(big, np.array([cv.pt(x, y) for x, y in poly], np.int32), 255)
+        for x, y in [(-w + r, -h + r), (w - r, -h + r), (w - r, h - r), (-w + r, h - r)]:
+            cv2.circle(big, cv.pt(x, y), int(r * cv.scale), 255, -1)
     elif kind == "blob":
         brng = np.random.default_rng(spec["seed"])
         theta = np.linspace(0, 2 * np.pi, 48, endpoint=False)
@@ -493,15 +649,14 @@ def _shape_mask(spec: dict[str, Any], size_px: float, angle_deg: float) -> np.nd
         for k in (2, 3, 4):
             radius += brng.uniform(0.0, 0.18) * np.cos(k * theta + brng.uniform(0, 2 * np.pi))
         radius *= 0.36
-        poly = [pt(r * math.cos(t) * (0.6 + 0.4 * aspect), r * math.sin(t))
+        poly = [cv.pt(r * math.cos(t) * (0.6 + 0.4 * aspect), r * math.sin(t))
                 for r, t in zip(radius, theta, strict=True)]
         cv2.fillPoly(big, [np.array(poly, np.int32)], 255)
     elif kind == "bar":
-        cv2.line(big, pt(-0.45, 0), pt(0.45, 0), 255, max(1, int(0.12 * aspect * scale)))
+        cv2.line(big, cv.pt(-0.45, 0), cv.pt(0.45, 0), 255, max(1, int(0.12 * aspect * cv.scale)))
     else:  # pragma: no cover - guarded by the samplers
         raise GestureError(f"unknown shape {kind!r}")
-    small = cv2.resize(big, (side, side), interpolation=cv2.INTER_AREA)
-    return small.astype(np.float32) / 255.0
+    return cv.down(big)
 
 
 @dataclass
@@ -510,21 +665,87 @@ class _Sprite:
     rgb: np.ndarray  # (h, w, 3) float32
 
 
+def _crop_centred(sp: _Sprite) -> _Sprite:
+    """Crop to the drawn pixels, keeping the box centred on the shape's origin, so that
+    pasting costs only what is visible (symmetric crop: the centre does not move)."""
+    m = sp.mask[:, :, 0]
+    h, w = m.shape
+    rows, cols = np.nonzero(m.any(axis=1))[0], np.nonzero(m.any(axis=0))[0]
+    if len(rows) and len(cols):
+        r, c = min(rows[0], h - 1 - rows[-1]), min(cols[0], w - 1 - cols[-1])
+        sp = _Sprite(sp.mask[r:h - r, c:w - c], sp.rgb[r:h - r, c:w - c])
+    return _Sprite(np.ascontiguousarray(sp.mask), np.ascontiguousarray(sp.rgb))
+
+
+def _shaded(mask: np.ndarray, color: Sequence[int], shade: float) -> np.ndarray:
+    h, w = mask.shape
+    ramp = 1.0 - shade * np.linspace(-0.5, 0.5, h, dtype=np.float32)[:, None, None]
+    return np.broadcast_to(np.asarray(color, np.float32)[None, None, :] * ramp, (h, w, 3))
+
+
 def _sprite(spec: dict[str, Any], size_px: float, angle: float, color: Sequence[int],
             shade: float = 0.0) -> _Sprite:
     mask = _shape_mask(spec, size_px, angle)
-    h = mask.shape[0]
-    ramp = 1.0 - shade * np.linspace(-0.5, 0.5, h, dtype=np.float32)[:, None, None]
-    rgb = np.asarray(color, np.float32)[None, None, :] * ramp
-    rgb = np.broadcast_to(rgb, (h, mask.shape[1], 3)).astype(np.float32)
-    # Crop to the drawn pixels, keeping the box centred on the shape's origin, so that
-    # pasting costs only what is visible (symmetric crop: the centre does not move).
-    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    if len(rows) and len(cols):
-        r = min(rows[0], h - 1 - rows[-1])
-        c = min(cols[0], mask.shape[1] - 1 - cols[-1])
-        mask, rgb = mask[r:h - r, c:mask.shape[1] - c], rgb[r:h - r, c:mask.shape[1] - c]
-    return _Sprite(np.ascontiguousarray(mask[:, :, None]), np.ascontiguousarray(rgb))
+    return _crop_centred(_Sprite(mask[:, :, None], _shaded(mask, color, shade).astype(np.float32)))
+
+
+def _hand_sprite(spec: dict[str, Any], size_px: float, angle: float, color: Sequence[int],
+                 frame_side: int) -> _Sprite:
+    """The hand and its forearm, which reaches 1.5 frame sides down the wrist's way (so it
+    always enters from a frame edge), skin up to ``sleeve_at``, then the sleeve.  The
+    held-out ``mitten`` style also gets a dark outline.  Edges are shaded darker, as on a
+    rounded hand lit from the front."""
+    arm = 1.5 * frame_side / size_px  # in hand sizes
+    cv = _Canvas(size_px, angle, reach=2 * arm + 1.7, aspect=spec["aspect"])
+    skin, sleeve = cv.blank(), cv.blank()
+    cv.draw(skin, _hand_parts(spec) + [("capsule", (0.0, 0.2), (0.0, arm), spec["arm_w"])])
+    cv.draw(sleeve, [("capsule", (0.0, spec["sleeve_at"]), (0.0, arm), spec["arm_w"] * 1.25)])
+    m_skin, m_sleeve = cv.down(skin), cv.down(sleeve)
+    mask = m_sleeve + m_skin * (1 - m_sleeve)  # the sleeve over the skin, premultiplied
+    rgb = _shaded(m_skin, color, spec["shade"]) * (m_skin * (1 - m_sleeve))[:, :, None]
+    rgb = rgb + np.asarray(spec["sleeve"], np.float32) * m_sleeve[:, :, None]
+    rgb = rgb / np.maximum(mask, 1e-3)[:, :, None]
+    core = cv2.GaussianBlur(mask, (0, 0), max(1.0, 0.05 * mask.shape[0] / (2 * arm + 1.7)))
+    rgb = rgb * (0.65 + 0.35 * np.clip(core / np.maximum(mask, 1e-3), 0, 1))[:, :, None]  # round
+    if spec["shape"] == "mitten":
+        edge = mask - cv2.erode(mask, np.ones((3, 3), np.uint8))
+        rgb = rgb * (1.0 - 0.6 * edge)[:, :, None]
+    return _crop_centred(_Sprite(mask[:, :, None], rgb.astype(np.float32)))
+
+
+def _person_sprite(person: dict[str, Any], size: int) -> _Sprite:
+    """Head (a real LFW face, tinted to the person's skin), hair, neck and shoulders;
+    the sprite's centre is the face's centre."""
+    h = person["size"] * size
+    side = max(5, int(math.ceil(h * 4)) | 1)
+    ss = 2
+    c = side * ss / 2.0
+    layers = []
+    for part, colour in (("shirt", person["shirt"]), ("hair", person["hair"]), ("neck", person["skin"])):
+        big = np.zeros((side * ss, side * ss), np.uint8)
+        centre, axes = {"shirt": ((0, 1.45), (1.15, 0.95)), "hair": ((0, -0.08), (0.44, 0.54)),
+                        "neck": ((0, 0.6), (0.2, 0.35))}[part]
+        cv2.ellipse(big, (int(c), int(c + centre[1] * h * ss)),
+                    (max(1, int(axes[0] * h * ss)), max(1, int(axes[1] * h * ss))), 0, 0, 360, 255, -1)
+        layers.append((cv2.resize(big, (side, side), interpolation=cv2.INTER_AREA) / 255.0, colour))
+    face_mask = np.zeros((side * ss, side * ss), np.uint8)
+    cv2.ellipse(face_mask, (int(c), int(c)), (max(1, int(0.37 * h * ss)), max(1, int(0.48 * h * ss))),
+                0, 0, 360, 255, -1)
+    fm = cv2.resize(face_mask, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    fw, fh = max(1, int(0.78 * h)), max(1, int(h))
+    grey = cv2.resize(faces()[person["face"]], (fw, fh), interpolation=cv2.INTER_LINEAR)
+    face = np.zeros((side, side), np.float32)
+    y0, x0 = side // 2 - fh // 2, side // 2 - fw // 2
+    face[y0:y0 + fh, x0:x0 + fw] = grey
+    mask = np.zeros((side, side), np.float32)
+    rgb = np.zeros((side, side, 3), np.float32)
+    for m, colour in layers + [(fm, None)]:
+        col = (np.asarray(person["skin"], np.float32) * (0.3 + 0.8 * face[:, :, None])
+               if colour is None else np.asarray(colour, np.float32))
+        rgb = rgb + m[:, :, None] * (col - rgb)
+        mask = mask + m * (1 - mask)
+    rgb = rgb / np.maximum(mask, 1e-3)[:, :, None]
+    return _Sprite(np.ascontiguousarray(mask[:, :, None].astype(np.float32)), rgb)
 
 
 def _paste(frame: np.ndarray, sp: _Sprite, cx: float, cy: float) -> None:
@@ -577,14 +798,50 @@ def _background_cached(session_json: str, size: int) -> np.ndarray:
 
 
 def session_background(session: dict[str, Any], size: int) -> np.ndarray:
-    """The static scene of a session, with a margin for camera shake:
+    """The static scene of a procedural session, with a margin for camera shake:
     ``(size + 2m, size + 2m, 3)`` float32 (read-only, cached)."""
     return _background_cached(json.dumps(session, sort_keys=True), size)
 
 
-def _actor_sprite(session: dict[str, Any], actor: dict[str, Any], size: int) -> _Sprite:
-    spec = dict(session["actor"])
-    return _sprite(spec, actor["size"] * size, actor["angle"], actor["color"], spec["shade"])
+def _bounce(x: float, lo: float = 0.0, hi: float = 1.0) -> float:
+    return lo + (hi - lo) * float(_reflect(np.array((x - lo) / (hi - lo))))
+
+
+def _photo_view(shot: dict[str, Any], camera: dict[str, Any], tau: float, shake: np.ndarray,
+                size: int) -> np.ndarray:
+    """One frame of a photo seen through the moving camera: ``(size, size, 3)`` float32."""
+    img = photo(shot["photo"])
+    h, w = img.shape[:2]
+    side = _bounce(shot["scale"] * (1.0 + camera["zoom"] * tau), 0.3, 1.0) * min(h, w)
+    cw, ch = side * math.sqrt(shot["stretch"]), side / math.sqrt(shot["stretch"])
+    cx = cw / 2 + _bounce(shot["cx"] + camera["pan"][0] * tau) * (w - cw)
+    cy = ch / 2 + _bounce(shot["cy"] + camera["pan"][1] * tau) * (h - ch)
+    sx, sy = (-cw if shot["flip"] else cw) / size, ch / size
+    M = np.array([[sx, 0.0, cx - 0.5 + sx * (0.5 - size / 2 + shake[0])],
+                  [0.0, sy, cy - 0.5 + sy * (0.5 - size / 2 + shake[1])]])
+    return cv2.warpAffine(img, M, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REFLECT101)
+
+
+def _backgrounds(session: dict[str, Any], scene: dict[str, Any], size: int,
+                 nuis: dict[str, np.ndarray]) -> Iterator[np.ndarray]:
+    """The background of every frame (float32, writable): the photo through the moving
+    camera, tinted, or the procedural canvas cropped by the camera shake."""
+    bg, n = session["background"], len(nuis["shake"])
+    if bg["style"] != "photo":
+        canvas, m = session_background(session, size), _margin(session, size)
+        for sx, sy in nuis["shake"]:
+            yield canvas[m + sy:m + sy + size, m + sx:m + sx + size].copy()
+        return
+    cam, tau = scene["camera"], _tau(n)
+    tint = np.asarray(bg["tint"], np.float32) * np.float32(bg["brightness"])
+    grain = _noise_bank(size)[0, :size, :size] * np.float32(bg["grain"])  # the sensor's pattern
+    for t in range(n):
+        k = sum(c <= t for c in cam["cuts"])
+        frame = _photo_view(cam["shots"][k], cam, float(tau[t]), nuis["shake"][t], size)
+        if bg["defocus"] > 0:
+            frame = cv2.GaussianBlur(frame, (0, 0), bg["defocus"])
+        yield frame * tint + grain
 
 
 @lru_cache(maxsize=4)
@@ -616,35 +873,52 @@ def _nuisances(seed: int, n: int, size: int, camera: dict[str, Any], margin: int
     return {k: v[::-1] for k, v in out.items()} if flip else out
 
 
-def _compose(session: dict[str, Any], size: int, nuis: dict[str, np.ndarray],
-             actor_frames: Sequence[tuple[_Sprite, float, float] | None],
-             drifters: Sequence[tuple[_Sprite, np.ndarray]], gain: float, offset: float,
-             text: Sequence[str | None] | None = None) -> np.ndarray:
-    """Render frames: background crop (shake) -> drifting distractors -> actor (tremor)
-    -> gain, flicker -> blur -> noise -> uint8 -> optional text.
+def _movers(session: dict[str, Any], scene: dict[str, Any], size: int,
+            n: int) -> list[tuple[_Sprite, np.ndarray]]:
+    """Sprites that move but are not the hand, each with its positions ``(n, 2)``
+    (fractions of the side): people (drift plus sway), then drifting objects."""
+    tau = _tau(n)
+    out = []
+    for person, motion in zip(session["people"], scene["people"], strict=True):
+        a, w, phase = motion["sway"]
+        base = np.array([person["x"], person["y"]])[None, :] + np.array(motion["vel"])[None, :] * tau[:, None]
+        sway = a * np.stack([np.sin(phase + w * tau), 0.3 * np.sin(2 * (phase + w * tau))], axis=1)
+        out.append((_person_sprite(person, size), _reflect(base) + sway))
+    for d in scene["drifters"]:
+        pos = np.array([d["x"], d["y"]])[None, :] + np.array(d["vel"])[None, :] * tau[:, None]
+        out.append((_sprite(d, d["size"] * size, d["angle"], d["color"]), _reflect(pos)))
+    return out
 
-    ``nuis`` from :func:`_nuisances`; ``actor_frames[t]`` is ``(sprite, x, y)``
-    (fractions of the side, before tremor/shake) or None; ``drifters`` are
-    ``(sprite, positions (N, 2))``.  Returns ``(N, size, size, 3)`` uint8.
+
+def _compose(session: dict[str, Any], scene: dict[str, Any], size: int,
+             actor_frames: Sequence[tuple[_Sprite, float, float] | None],
+             text: Sequence[str | None] | None = None) -> np.ndarray:
+    """Render frames: background (camera) -> people and objects -> actor (tremor) ->
+    gain, lighting, flicker -> blur -> noise -> uint8 -> optional text.
+
+    ``scene`` holds what moves besides the hand (:func:`_sample_scene`; a clip's params
+    are one); ``actor_frames[t]`` is ``(sprite, x, y)`` (fractions of the side, before
+    tremor/shake) or None.  Returns ``(N, size, size, 3)`` uint8.
     """
-    cam = session["camera"]
-    bg = session_background(session, size)
+    cam, n = session["camera"], len(actor_frames)
+    nuis = _nuisances(scene["noise_seed"], n, size, cam, _margin(session, size),
+                      flip=scene["time_flip"])
     bank = _noise_bank(size)
-    m = _margin(session, size)
-    n = len(actor_frames)
+    movers = _movers(session, scene, size, n)
+    amp, w, phase = scene["light"]
+    light = scene["gain"] * (1.0 + amp * np.sin(phase + w * _tau(n))) * nuis["flicker"]
     out = np.empty((n, size, size, 3), np.uint8)
-    for t in range(n):
+    for t, frame in enumerate(_backgrounds(session, scene, size, nuis)):
         sx, sy = int(nuis["shake"][t, 0]), int(nuis["shake"][t, 1])
-        frame = bg[m + sy:m + sy + size, m + sx:m + sx + size].copy()
-        for sp, pos in drifters:
+        for sp, pos in movers:
             _paste(frame, sp, pos[t, 0] * size - sx, pos[t, 1] * size - sy)
         act = actor_frames[t]
         if act is not None:
             sp, x, y = act
             tx, ty = nuis["tremor"][t]
             _paste(frame, sp, x * size + tx - sx, y * size + ty - sy)
-        frame *= np.float32(gain * nuis["flicker"][t])
-        frame += np.float32(offset)
+        frame *= np.float32(light[t])
+        frame += np.float32(scene["offset"])
         if cam["blur"] >= 0.3:
             frame = cv2.GaussianBlur(frame, (0, 0), cam["blur"])
         nx, ny = int(nuis["noise_xy"][t, 0]), int(nuis["noise_xy"][t, 1])
@@ -668,14 +942,11 @@ def _put_label(frame: np.ndarray, label: str) -> None:
                 max(1, size // 160), cv2.LINE_AA)
 
 
-def _drifter_tracks(params: dict[str, Any], size: int, T: int) -> list[tuple[_Sprite, np.ndarray]]:
-    tau = (2 * np.arange(T) - (T - 1)).astype(np.float64)  # centred time, odd under reversal
-    out = []
-    for d in params["drifters"]:
-        sp = _sprite(d, d["size"] * size, d["angle"], d["color"])
-        pos = np.array([d["x"], d["y"]])[None, :] + np.array(d["vel"])[None, :] * tau[:, None]
-        out.append((sp, _reflect(pos)))
-    return out
+def _actor_sprite(session: dict[str, Any], actor: dict[str, Any], size: int) -> _Sprite:
+    spec = dict(session["actor"])
+    if spec.get("arm_w", 0) > 0:
+        return _hand_sprite(spec, actor["size"] * size, actor["angle"], actor["color"], size)
+    return _sprite(spec, actor["size"] * size, actor["angle"], actor["color"], spec["shade"])
 
 
 def _actor_frames(params: dict[str, Any], session: dict[str, Any],
@@ -694,13 +965,9 @@ def render_from_params(params: dict[str, Any], session: dict[str, Any],
                        cfg: GenerateConfig) -> np.ndarray:
     """Frames ``(T, size, size, 3)`` uint8 RGB of a clip described by ``params``
     (from :func:`sample_clip_params` or :func:`mirror_params`) in ``session``."""
-    size, T = cfg.size, int(params["n_frames"])
-    nuis = _nuisances(params["noise_seed"], T, size, session["camera"],
-                      _margin(session, size), flip=params["time_flip"])
-    actor_frames = _actor_frames(params, session, size)
+    T = int(params["n_frames"])
     text = [params["label"]] * T if cfg.text_overlay else None
-    return _compose(session, size, nuis, actor_frames, _drifter_tracks(params, size, T),
-                    params["gain"], params["offset"], text)
+    return _compose(session, params, cfg.size, _actor_frames(params, session, cfg.size), text)
 
 
 def render_clip(label: str, rng: np.random.Generator, cfg: GenerateConfig = DEFAULT_CONFIG,
@@ -713,7 +980,7 @@ def render_clip(label: str, rng: np.random.Generator, cfg: GenerateConfig = DEFA
     reproduces the frames.  Notebook 01.
     """
     if session is None:
-        session = sample_session(rng)
+        session = sample_session(rng, cfg)
     params = sample_clip_params(label, rng, cfg, session)
     frames = render_from_params(params, session, cfg)
     return frames, {**params, "session": session}
@@ -729,7 +996,7 @@ def reverse_clip(frames: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Stream:
-    """A long recording with several gestures (issue 7 / notebook 06).
+    """A long recording with several gestures (notebook 06).
 
     ``frames``: ``(N, H, W, 3)`` uint8 RGB; ``labels``: the ground-truth class of every
     frame (``REST_LABEL`` between gestures); ``events``: one dict per gesture with
@@ -746,16 +1013,19 @@ class Stream:
 def render_stream(labels: Sequence[str] | None, rng: np.random.Generator,
                   cfg: GenerateConfig = DEFAULT_CONFIG, session: dict[str, Any] | None = None,
                   n_events: int = 6, idle_seconds: tuple[float, float] = (0.5, 1.5)) -> Stream:
-    """A stream of gestures separated by idle time (no hand), one session throughout.
+    """A stream of gestures separated by idle time, one session throughout.
 
     ``labels``: the gestures in order; None draws ``n_events`` from ``cfg.classes``
-    (``no_gesture`` excluded).  Each gesture is a clip-length segment rendered exactly
-    like a dataset clip (hand idle, moves, idle); before each and after the last comes
-    ``U(idle_seconds)`` of rest.  Distractors drift (bouncing) for the whole stream.
+    (``no_gesture`` excluded).  Each gesture is a clip-length segment whose hand moves
+    exactly like a dataset clip's (idle, moves, idle); before each and after the last
+    comes ``U(idle_seconds)`` of rest without a hand.  A ``no_gesture`` in ``labels`` is a
+    clip-length segment of that class (no hand, an idle hand or a fidgeting one): a
+    stream of only ``no_gesture`` is gesture-free footage.  The scene moves for the whole
+    stream (people, objects, lighting; pans, zooms and cuts in photo scenes).
     """
     check_render_settings(cfg)
     if session is None:
-        session = sample_session(rng)
+        session = sample_session(rng, cfg)
     if labels is None:
         pool = [c for c in cfg.classes if c != REST_LABEL] or [REST_LABEL]
         labels = [pool[int(i)] for i in rng.integers(len(pool), size=n_events)]
@@ -778,26 +1048,16 @@ def render_stream(labels: Sequence[str] | None, rng: np.random.Generator,
         start = len(actor_frames)
         actor_frames += _actor_frames(p, session, size)
         frame_labels += [label] * T
-        ev = {"label": label, "start": start, "end": start + T}
-        if p["path"] is not None and label != REST_LABEL:
-            ev.update(motion_start=start + p["path"]["t0"], motion_end=start + p["path"]["t1"] + 1)
-        events.append(ev)
+        if label != REST_LABEL:
+            events.append({"label": label, "start": start, "end": start + T,
+                           "motion_start": start + p["path"]["t0"],
+                           "motion_end": start + p["path"]["t1"] + 1})
     tail = int(rng.integers(lo, hi + 1))
     actor_frames += [None] * tail
     frame_labels += [REST_LABEL] * tail
-    N = len(actor_frames)
-    drift_spec = {"drifters": []}
-    for _ in range(int(rng.integers(0, 3))):
-        d = _sample_distractor(rng, 0.05, 0.14)
-        angle = float(rng.uniform(0, 2 * math.pi))
-        step = float(rng.uniform(0.05, 0.3)) / (2 * (T - 1))
-        d["vel"] = [step * math.cos(angle), step * math.sin(angle)]
-        drift_spec["drifters"].append(d)
-    drifters = _drifter_tracks(drift_spec, size, N)
-    nuis = _nuisances(int(rng.integers(2**31)), N, size, session["camera"], _margin(session, size))
-    gain, offset = float(rng.uniform(0.85, 1.15)), float(rng.uniform(-12, 12))
+    scene = _sample_scene(rng, cfg, session, T, len(actor_frames))
     text = frame_labels if cfg.text_overlay else None
-    frames = _compose(session, size, nuis, actor_frames, drifters, gain, offset, text)
+    frames = _compose(session, scene, size, actor_frames, text)
     return Stream(frames=frames, labels=frame_labels, events=events, fps=fps)
 
 
@@ -814,11 +1074,11 @@ _RUNTIME_FIELDS = ("workers",)
 
 #: What :func:`sample_clip_params` draws, as a number stored in ``config.json`` (and so in
 #: every checkpoint's ``dataset_config``): 1 = v0.1.0, 2 = v0.2.0 (idle-hand no_gesture
-#: clips), 3 = idle hands in view for at most half the clip.  Bump it with
+#: clips), 3 = idle hands in view for at most half the clip, 4 = photo scenes.  Bump it with
 #: ``GOLDEN_PARAMS`` in tests/test_generation.py: older folders are then regenerated and
 #: models trained on them are named and skipped by notebooks 04-06 -- all of them, even
 #: the few whose clips happen not to change (e.g. ``idle_hand_fraction=0``): simple and safe.
-SAMPLER_VERSION = 3
+SAMPLER_VERSION = 4
 
 
 def _content_config(cfg: GenerateConfig) -> dict[str, Any]:
@@ -909,7 +1169,7 @@ def _same_sampler(out_dir: Path, cfg: GenerateConfig, rows: list[dict[str, str]]
             seen.add(label)
             s = int(row["group"].lstrip("s"))
             k = int(Path(row["path"]).stem.rsplit("_", 1)[1]) - s * cfg.group_size
-            session = sample_session(session_rng(cfg, s))
+            session = sample_session(session_rng(cfg, s), cfg)
             params = sample_clip_params(label, clip_rng(cfg, s, label, k), cfg, session)
             if (json.loads(json.dumps(session)) != sessions.get(row["group"])
                     or json.loads(json.dumps(params)) != json.loads(row["params"])):
@@ -971,7 +1231,7 @@ def resolve_workers(cfg: GenerateConfig) -> int:
 def _render_session(task: tuple[GenerateConfig, int, str]) -> tuple[dict, list[dict]]:
     """Render and write every clip of session ``s`` (one unit of work for a worker)."""
     cfg, s, out_dir = task
-    session = sample_session(session_rng(cfg, s))
+    session = sample_session(session_rng(cfg, s), cfg)
     rows = []
     k_max = min(cfg.group_size, cfg.clips_per_class - s * cfg.group_size)
     for label in cfg.classes:
@@ -1107,6 +1367,25 @@ def standard_dataset(quick: bool | None = None, progress: bool = True,
     return generate_dataset(root, cfg, overwrite=overwrite, progress=progress)
 
 
+#: The out-of-distribution set (``benchmarks/bench_ood.py``, notebooks 03 and 05): the
+#: reserved photos and faces, the held-out hand style and motion profile, and another
+#: seed, frame rate and clip length.  No decision about the recipe is ever made on it.
+OOD_OVERRIDES: dict[str, Any] = {"holdout": True, "seed": 7007, "fps": 24, "seconds": 2.5,
+                                 "clips_per_class": 60, "group_size": 2,
+                                 "val_fraction": 0.0, "test_fraction": 0.0}
+
+
+def ood_dataset(quick: bool | None = None, progress: bool = True) -> Path:
+    """The out-of-distribution set, generated on first use into ``data_dir()/"ood"``
+    (``ood_quick`` in QUICK mode, with 4 clips per class): every clip is in its
+    ``train`` split, since nothing ever trains on it."""
+    from gesture_utils.runtime import is_quick
+
+    quick = is_quick() if quick is None else quick
+    small = {"clips_per_class": 4, "group_size": 1} if quick else {}
+    return standard_dataset(quick, progress, name="ood", **{**OOD_OVERRIDES, **small})
+
+
 def load_sessions(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """``{group: session}`` of a generated dataset (for re-rendering a clip)."""
     path = Path(root) / SESSIONS
@@ -1139,6 +1418,11 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
                         help="share of no_gesture clips where a still hand comes or goes (0-1)")
     parser.add_argument("--workers", type=int, default=d.workers,
                         help="processes (default 0 = one per CPU core for >= 100 clips)")
+    parser.add_argument("--scene", choices=SCENES, default=d.scene,
+                        help="photo: webcam-like scenes (default); procedural: the flat look")
+    parser.add_argument("--holdout", action="store_true",
+                        help="draw from the photos, faces, hand style and motion reserved "
+                             "for the out-of-distribution set")
     parser.add_argument("--text-overlay", action="store_true",
                         help="write the class name on every frame (a label leak; for the lesson)")
     parser.add_argument("--overwrite", action="store_true", help="regenerate even if present")
@@ -1154,7 +1438,7 @@ def _run(args: argparse.Namespace) -> int:
         seconds=args.seconds, seed=args.seed, group_size=args.group_size,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction,
         text_overlay=args.text_overlay, workers=args.workers,
-        idle_hand_fraction=args.idle_hand_fraction,
+        idle_hand_fraction=args.idle_hand_fraction, scene=args.scene, holdout=args.holdout,
     )
     check_config(cfg)
     if args.out is None:
@@ -1180,7 +1464,10 @@ __all__ = [
     "QUICK_OVERRIDES",
     "EASINGS",
     "KNOWN_CLASSES",
+    "HOLDOUT_EASINGS",
     "MANIFEST_COLUMNS",
+    "OOD_OVERRIDES",
+    "SCENES",
     "REST_LABEL",
     "TIME_REVERSED",
     "Stream",
@@ -1193,6 +1480,7 @@ __all__ = [
     "ease",
     "generate_dataset",
     "hand_track",
+    "fidget_path",
     "idle_hand_path",
     "older_version",
     "is_complete",
@@ -1200,6 +1488,7 @@ __all__ = [
     "mirror_params",
     "n_frames",
     "n_sessions",
+    "ood_dataset",
     "render_clip",
     "render_from_params",
     "render_stream",

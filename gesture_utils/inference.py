@@ -97,6 +97,7 @@ def session_metadata(session: ort.InferenceSession, path: str | os.PathLike) -> 
         raise input_error(path, "ONNX metadata has no labels or a mean/std without 3 values",
                           _EXPORT_FIX)
     meta["causal"] = raw.get("causal", "false").lower() == "true"
+    meta["hand_probe"] = raw.get("hand_probe", "false").lower() == "true"
     return meta
 
 
@@ -277,21 +278,29 @@ class OnnxStreamingModel:
         """One raw ``(H, W, 3)`` uint8 RGB frame -> its embedding ``(D,)``."""
         return self.encode(self.preprocess_frame(frame_rgb))[0]
 
-    def window_logits(self, emb: np.ndarray) -> np.ndarray:
-        """Embeddings ``(T, D)`` or ``(B, T, D)`` -> logits ``(K,)`` or ``(B, K)``."""
+    def _head(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         emb = np.asarray(emb, dtype=np.float32)
         single = emb.ndim == 2
         batch = emb[None] if single else emb
         if batch.ndim != 3 or batch.shape[1:] != (self.num_frames, self.embed_dim):
             raise GestureError(f"{self.head_path}: a window must be ({self.num_frames}, "
                                f"{self.embed_dim}) embeddings, got {emb.shape}")
-        out = self.head.run(None, {self.head_input: batch})[0]
-        return out[0] if single else out
+        out = self.head.run(None, {self.head_input: batch})
+        hand = out[1] if len(out) > 1 and self.metadata.get("hand_probe") else None
+        if single:
+            return out[0][0], None if hand is None else hand[0]
+        return out[0], hand
 
-    def classify_window(self, emb: np.ndarray) -> np.ndarray:
-        """Class probabilities for a window of ``T`` cached embeddings ``(T, D)`` -> ``(K,)``
-        (or a batch ``(B, T, D)`` -> ``(B, K)``)."""
-        return softmax(self.window_logits(emb))
+    def window_logits(self, emb: np.ndarray) -> np.ndarray:
+        """Embeddings ``(T, D)`` or ``(B, T, D)`` -> logits ``(K,)`` or ``(B, K)``."""
+        return self._head(emb)[0]
+
+    def classify_window(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """A window of ``T`` cached embeddings ``(T, D)`` -> class probabilities ``(K,)``
+        and the hand probe's evidence ``(T, 3)`` (``None`` if the probe was never
+        trained); a batch ``(B, T, D)`` gives ``(B, K)`` and ``(B, T, 3)``."""
+        logits, hand = self._head(emb)
+        return softmax(logits), hand
 
 
 # --------------------------------------------------------------------------- CLI

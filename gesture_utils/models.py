@@ -574,6 +574,26 @@ class FrameStandardize(nn.Module):
         return f"eps={self.eps}"
 
 
+class HandProbe(nn.Module):
+    """Where the hand is, per frame, from the frame embedding alone: ``(B, T, D) ->
+    (B, T, 3)`` raw outputs ``(visible logit, x, y)``.
+
+    A linear probe, so what it needs must be in the embedding itself.  Training asks it
+    for the generator's hand track (``TrainConfig.hand_weight``, notebook 03); streaming
+    asks it whether a hand is in view and where it went before an event may fire
+    (:class:`~gesture_utils.realtime.EventDecider`, notebook 06).  ``trained`` says
+    whether a hand loss ever reached it: an untrained probe is never asked.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(dim, 3)
+        self.register_buffer("trained", torch.zeros((), dtype=torch.bool))
+
+    def forward(self, emb: Tensor) -> Tensor:
+        return self.fc(emb)
+
+
 class ViTTemporal(nn.Module):
     """A timm backbone per frame + a temporal head: ``(B, T, C, H, W) -> (B, K)`` logits.
 
@@ -597,6 +617,7 @@ class ViTTemporal(nn.Module):
         self.data_config = resolve_data_config(
             {"input_size": (3, size, size)} if size else {}, model=backbone)
         self.clip = clip_config_for(self.data_config, cfg.num_frames)
+        self.hand_probe = HandProbe(self.embed_dim)
 
     @property
     def init_source(self) -> str:
@@ -617,6 +638,12 @@ class ViTTemporal(nn.Module):
     def classify_embeddings(self, emb: Tensor) -> Tensor:
         """Class logits from frame embeddings: ``(B, T, D) -> (B, K)``."""
         return self.head(emb)
+
+    def locate_hand(self, emb: Tensor) -> Tensor:
+        """Per-frame hand evidence from embeddings: ``(B, T, D) -> (B, T, 3)`` rows
+        ``(P(hand in view), x, y)``, the centre in fractions of the frame side."""
+        out = self.hand_probe(emb)
+        return torch.cat([torch.sigmoid(out[..., :1]), out[..., 1:]], dim=-1)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classify_embeddings(self.encode_frames(x))

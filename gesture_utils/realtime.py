@@ -36,7 +36,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -319,8 +319,9 @@ class StreamingModel(Protocol):
         """``(H, W, 3)`` uint8 RGB -> ``(D,)`` float32 embedding."""
         ...
 
-    def classify_window(self, emb: np.ndarray) -> np.ndarray:
-        """``(T, D)`` embeddings, oldest first -> ``(K,)`` probabilities."""
+    def classify_window(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(T, D)`` embeddings, oldest first -> ``(K,)`` probabilities and the hand
+        probe's ``(T, 3)`` evidence ``(P(hand), x, y)``, or ``None`` without a probe."""
         ...
 
 
@@ -364,11 +365,16 @@ class TorchStreamingAdapter:
             x = self._torch.from_numpy(self.preprocess_frame(frame_rgb)).to(self.device)
             return self.model.encode_frames(x[None]).reshape(-1).float().cpu().numpy()
 
-    def classify_window(self, emb: np.ndarray) -> np.ndarray:
+    def classify_window(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(T, D)`` embeddings -> class probabilities ``(K,)`` and the hand probe's
+        evidence ``(T, 3)`` (``None`` when the model's probe was never trained)."""
         with self._torch.inference_mode():
             e = self._torch.from_numpy(np.asarray(emb, dtype=np.float32)[None]).to(self.device)
             logits = self.model.classify_embeddings(e)[0].float().cpu().numpy()
-        return softmax(logits.astype(np.float32))
+            probe = getattr(self.model, "hand_probe", None)
+            hand = (self.model.locate_hand(e)[0].float().cpu().numpy()
+                    if probe is not None and bool(probe.trained) else None)
+        return softmax(logits.astype(np.float32)), hand
 
 
 class EmbeddingRing:
@@ -421,6 +427,27 @@ class GestureEvent:
     confidence: float
 
 
+#: where each swipe moves the hand: (axis, sign) in frame coordinates (x right, y down)
+SWIPE_DIRECTIONS: dict[str, tuple[int, int]] = {
+    "swipe_left": (0, -1), "swipe_right": (0, 1), "swipe_up": (1, -1), "swipe_down": (1, 1)}
+
+
+def hand_supports(label: str, hand: np.ndarray, min_frames: int, min_travel: float) -> bool:
+    """Does the hand probe's evidence ``(T, 3)`` rows ``(P(hand), x, y)`` back an event
+    of ``label``?  The hand must be in view (P >= 0.5) in ``min_frames`` frames at least;
+    for a swipe, it must also travel ``min_travel`` in the swipe's direction, from the
+    first two frames that show it to the last two."""
+    seen = np.asarray(hand, dtype=np.float64)[:, 0] >= 0.5
+    if int(seen.sum()) < min_frames:
+        return False
+    if label not in SWIPE_DIRECTIONS:
+        return True
+    axis, sign = SWIPE_DIRECTIONS[label]
+    track = np.asarray(hand, dtype=np.float64)[seen, 1 + axis]
+    k = min(2, len(track) // 2)
+    return sign * (track[-k:].mean() - track[:k].mean()) >= min_travel
+
+
 class EventDecider:
     """Turns a stream of class probabilities into discrete gesture events (pure logic).
 
@@ -431,9 +458,11 @@ class EventDecider:
        ``exit_threshold`` (hysteresis: lower than the enter threshold, so a wobbling
        probability does not fire twice) - then return to rest;
     3. at rest, the best non-rest class must stay above ``enter_threshold`` for
-       ``min_consecutive`` updates in a row, and at least ``cooldown_frames`` source
-       frames must have passed since the last event; then it fires one event and
-       becomes active.
+       ``min_consecutive`` updates in a row, at least ``cooldown_frames`` source
+       frames must have passed since the last event and, when the update brings the
+       hand probe's evidence (``hand``) and ``hand_evidence`` is on, the evidence must
+       back the class (:func:`hand_supports`); then it fires one event and becomes
+       active.
 
     The rest class (``cfg.rest_label``, e.g. ``no_gesture``) never fires.
     """
@@ -474,9 +503,11 @@ class EventDecider:
         """The active gesture's label, or the rest label."""
         return self.labels[self.active] if self.active is not None else self.cfg.rest_label
 
-    def update(self, probs: np.ndarray, frame: int | None = None) -> GestureEvent | None:
+    def update(self, probs: np.ndarray, frame: int | None = None,
+               hand: np.ndarray | None = None) -> GestureEvent | None:
         """Feed one ``(K,)`` probability vector observed at source ``frame`` (default: the
-        update count); returns the event it fires, if any."""
+        update count), with the window's ``(T, 3)`` hand evidence if the model has it;
+        returns the event it fires, if any."""
         p = np.asarray(probs, dtype=np.float64).reshape(-1)
         if p.shape[0] != len(self.labels):
             raise GestureError(f"got {p.shape[0]} probabilities for {len(self.labels)} labels")
@@ -499,7 +530,10 @@ class EventDecider:
             self._streak, self._streak_label = 0, None
         cooled = (self._last_event_frame is None
                   or frame - self._last_event_frame >= self.cfg.cooldown_frames)
-        if self._streak >= self.cfg.min_consecutive and cooled:
+        backed = (hand is None or not self.cfg.hand_evidence
+                  or hand_supports(self.labels[best], hand, self.cfg.min_hand_frames,
+                                   self.cfg.min_travel))
+        if self._streak >= self.cfg.min_consecutive and cooled and backed:
             self.active = best
             self._last_event_frame = frame
             self._streak, self._streak_label = 0, None
@@ -641,8 +675,8 @@ class StreamingRecognizer:
 
     def __init__(self, model: StreamingModel, cfg: StreamConfig | None = None):
         cfg = cfg or StreamConfig()
-        if cfg.frame_step < 1 or cfg.head_every < 1:
-            raise GestureError("StreamConfig.frame_step and head_every must be >= 1")
+        if cfg.frame_step < 0 or cfg.head_every < 1:
+            raise GestureError("StreamConfig.frame_step must be >= 0 and head_every >= 1")
         self.model = model
         self.cfg = cfg
         self.labels = list(model.labels)
@@ -651,7 +685,14 @@ class StreamingRecognizer:
         self.decider = EventDecider(self.labels, cfg)
         self.stats = LatencyStats(cfg.stats_window)
         self.source_id: Any = None
+        self.frame_step = self.step_for(None)
         self.reset()
+
+    def step_for(self, fps: float | None) -> int:
+        """The encoder's frame step for a source at ``fps`` (``cfg.frame_step`` unless 0)."""
+        if self.cfg.frame_step:
+            return self.cfg.frame_step
+        return max(1, round((fps or 12.0) * self.cfg.window_seconds / self.num_frames))
 
     def reset(self) -> None:
         """Clear the buffer, the smoothing state and the frame counter (new source)."""
@@ -664,9 +705,9 @@ class StreamingRecognizer:
     def step(self, frame_rgb: np.ndarray, source_id: Any = None) -> StepResult:
         """Process one ``(H, W, 3)`` uint8 RGB frame.
 
-        Every ``frame_step``-th frame is encoded and pushed into the ring; every
-        ``head_every``-th encoded frame the head classifies the window (once it is full,
-        unless ``wait_for_full_window=False``) and the decider updates.
+        Every ``self.frame_step``-th frame (:meth:`step_for`) is encoded and pushed into
+        the ring; every ``head_every``-th encoded frame the head classifies the window
+        (once it is full, unless ``wait_for_full_window=False``) and the decider updates.
         """
         if source_id is not None and source_id != self.source_id:
             self.reset()
@@ -677,7 +718,7 @@ class StreamingRecognizer:
         encode_ms = head_ms = None
         probs = None
         event = None
-        if idx % self.cfg.frame_step == 0:
+        if idx % self.frame_step == 0:
             t0 = time.perf_counter()
             self.ring.push(self.model.encode_frame(frame_rgb))
             encode_ms = (time.perf_counter() - t0) * 1e3
@@ -686,10 +727,10 @@ class StreamingRecognizer:
             first = self.num_frames if self.cfg.wait_for_full_window else 1
             if ready and (self._encoded - first) % self.cfg.head_every == 0:
                 t0 = time.perf_counter()
-                probs = np.asarray(self.model.classify_window(self.ring.window()),
-                                   dtype=np.float32)
+                probs, hand = self.model.classify_window(self.ring.window())
+                probs = np.asarray(probs, dtype=np.float32)
                 head_ms = (time.perf_counter() - t0) * 1e3
-                event = self.decider.update(probs, idx)
+                event = self.decider.update(probs, idx, hand)
         total_ms = (time.perf_counter() - start) * 1e3
         self.stats.add(start, encode_ms, head_ms, total_ms)
         sm = self.decider.smoothed
@@ -709,6 +750,7 @@ class StreamingRecognizer:
         src = open_source(source, mirror=self.cfg.mirror, max_frames=max_frames)
         self.reset()
         self.source_id = src.name
+        self.frame_step = self.step_for(src.fps)
         head_frames, probs, smoothed, events = [], [], [], []
         frame_labels, frame_top, total, enc, head, starts = [], [], [], [], [], []
         with src:
@@ -866,6 +908,41 @@ def event_metrics(events: Sequence[GestureEvent], truth: Sequence[Segment] | Seq
     lev_acc = 1.0 - dist / len(true_seq) if true_seq else float(not pred_seq)
     return EventMetrics(tp, fp, fn, precision, recall, f1, delays,
                         float(np.mean(delays)) if delays else float("nan"), dist, lev_acc, wrong)
+
+
+def stream_scores(events: Sequence[GestureEvent], stream: Any,
+                  tolerance: int = StreamConfig.tolerance_frames,
+                  rest_label: str = "no_gesture") -> dict[str, float]:
+    """Everything the series reports for one stream (a
+    :class:`~gesture_utils.generation.Stream`): event counts, precision, recall, F1,
+    Levenshtein accuracy, false events per minute, and the mean delay in seconds from
+    the end of a gesture's motion to its event.  :func:`pool_scores` adds streams up."""
+    segments = segments_from_events(stream.events)
+    m = event_metrics(events, segments, tolerance, rest_label)
+    pairs = match_events(events, segments, tolerance)
+    after_end = sum(events[e].frame - stream.events[s].get("motion_end", segments[s].end)
+                    for e, s in pairs)
+    return pool_scores([{"tp": m.tp, "fp": m.fp, "fn": m.fn, "levenshtein": m.levenshtein,
+                         "gestures": len(segments), "minutes": len(stream.labels) / stream.fps / 60,
+                         "delay_sum_s": after_end / stream.fps}])
+
+
+def _rates(tp: int, fp: int, fn: int, lev: int, gestures: int, minutes: float,
+           delay_sum_s: float) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else float(gestures == 0)
+    r = tp / (tp + fn) if tp + fn else 1.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
+            "fp_per_min": fp / minutes if minutes else float("nan"),
+            "levenshtein_accuracy": 1 - lev / gestures if gestures else float(tp + fp == 0),
+            "delay_after_end_s": delay_sum_s / tp if tp else float("nan")}
+
+
+def pool_scores(scores: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """:func:`stream_scores` of several streams, summed into one (counts and minutes add
+    up; the rates are recomputed from the sums)."""
+    keys = ("tp", "fp", "fn", "levenshtein", "gestures", "minutes", "delay_sum_s")
+    total = {k: sum(s[k] for s in scores) for k in keys}
+    return {**total, "streams": len(scores), **_rates(*(total[k] for k in keys))}  # type: ignore[arg-type]
 
 
 def frame_accuracy(pred: Sequence[str], truth: Sequence[str]) -> float:
@@ -1170,7 +1247,8 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True,
                         help="exported model prefix, e.g. artifacts/vit_temporal")
     parser.add_argument("--mirror", action="store_true", help="flip frames (selfie camera)")
-    parser.add_argument("--frame-step", type=int, default=d.frame_step)
+    parser.add_argument("--frame-step", type=int, default=d.frame_step,
+                        help="encode every k-th frame (0: from the source's fps)")
     parser.add_argument("--head-every", type=int, default=d.head_every)
     parser.add_argument("--alpha", type=float, default=d.ema_alpha, help="EMA weight")
     parser.add_argument("--enter", type=float, default=d.enter_threshold)
@@ -1208,6 +1286,8 @@ def _run(args: argparse.Namespace) -> int:
 
 __all__ = [
     "ArraySource",
+    "pool_scores",
+    "stream_scores",
     "ColabCameraSource",
     "EmbeddingRing",
     "EventDecider",

@@ -12,7 +12,7 @@ One recipe for every device:
   broken by lower loss); the test split is only scored at the end;
 * direction-aware augmentation from :mod:`gesture_utils.datasets` on the training clips;
 * ``hand_weight > 0`` (default 1): an auxiliary per-frame "is the hand in view, and
-  where" loss on the frame embeddings (:class:`HandProbe`; generated data only: clips
+  where" loss on the frame embeddings (the model's :class:`HandProbe`; generated data only: clips
   whose manifest does not say where the hand is are left out of it);
 * ``freeze_backbone=True``: every clip is encoded once (plus its flipped views when
   augmenting) and only the temporal head trains on the cached frame embeddings;
@@ -58,6 +58,7 @@ from gesture_utils.datasets import (
 from gesture_utils.errors import GestureError, input_error
 from gesture_utils.generation import TIME_REVERSED, dataset_config
 from gesture_utils.models import (
+    HandProbe,
     ViTTemporal,
     build_model,
     checkpoint_problem,
@@ -113,19 +114,15 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float =
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig,
-                   extra: nn.Module | None = None) -> torch.optim.AdamW:
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     """AdamW with four parameter groups: backbone/head x decay/no-decay.
 
     No weight decay on 1-d tensors (norms, biases) and on position embeddings and
     tokens; the backbone's learning rate is ``lr * backbone_lr_scale``.  Frozen
-    parameters are left out.  ``extra`` (e.g. the :class:`HandProbe`) trains like the head.
+    parameters are left out.  The hand probe trains like the head.
     """
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
-    named = list(model.named_parameters())
-    if extra is not None:
-        named += [(f"extra.{n}", p) for n, p in extra.named_parameters()]
-    for name, p in named:
+    for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         no_decay = p.ndim <= 1 or name.endswith(("pos_embed", "cls_token", "reg_token"))
@@ -283,25 +280,8 @@ def augment_batch(x: Tensor, y: Tensor, g: torch.Generator, reverse_map: Tensor,
     return (x, y) if hand is None else (x, y, hand)  # type: ignore[return-value]
 
 
-class HandProbe(nn.Module):
-    """Auxiliary head used only while training (notebook 03): from each frame embedding
-    ``(B, T, D)``, a logit "is the hand in view" and its centre ``(x, y)``: ``(B, T, 3)``.
-
-    A linear probe, so what it needs must be in the embedding itself: the encoder is
-    asked to see a still hand in every frame, which the class label alone asks only
-    through the temporal head.  Not part of the model, its checkpoint or its export.
-    """
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.fc = nn.Linear(dim, 3)
-
-    def forward(self, emb: Tensor) -> Tensor:
-        return self.fc(emb)
-
-
 def hand_loss(pred: Tensor, target: Tensor) -> Tensor:
-    """Loss of :class:`HandProbe` outputs ``(B, T, 3)`` against ``(visible, x, y)``
+    """Loss of :class:`~gesture_utils.models.HandProbe` outputs ``(B, T, 3)`` against ``(visible, x, y)``
     targets: binary cross-entropy on visibility, plus squared error of the centre
     (in units of the frame side) on frames that show the hand; ``NaN`` targets
     (clips with unknown hands) are left out.  0 when nothing is known."""
@@ -367,6 +347,22 @@ def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[
     return out
 
 
+def score_folder(model: ViTTemporal, root: str | os.PathLike[str],
+                 splits: Sequence[str] = ("train", "val", "test"), device: str = "cpu",
+                 cache: ClipCache | None = None) -> dict[str, Any]:
+    """Accuracy of ``model`` on the clips of ``splits`` of the dataset at ``root``,
+    pooled: ``acc``, ``n``, ``per_class`` recall, ``y_true`` / ``y_pred``.  E.g. the
+    out-of-distribution set (every split) next to a test split (notebooks 03, 05)."""
+    sets = build_datasets(root, clip=model.clip, augment=False, cache=cache)
+    runs = [evaluate(model, sets[s], device) for s in splits if len(sets[s])]
+    if not runs:
+        raise GestureError(f"{root}: no clips in the splits {list(splits)}")
+    y = np.concatenate([r["y_true"] for r in runs])
+    p = np.concatenate([r["y_pred"] for r in runs])
+    return {"acc": float((y == p).mean()), "n": int(len(y)), "y_true": y, "y_pred": p,
+            "per_class": per_class_accuracy(y, p, model.labels)}
+
+
 def pair_accuracy(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str],
                   pair: tuple[str, str] = ("swipe_left", "swipe_right")) -> float:
     """Accuracy on the clips of the two classes in ``pair``, counting only which of the
@@ -427,17 +423,17 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
     dtype = amp_dtype(device, cfg.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
-    probe: HandProbe | None = None
+    probe: HandProbe | None = None  # the model's own, when the hand loss trains it
     trains_backbone = not (embeddings or cfg.freeze_backbone)
     wants_probe = cfg.hand_weight > 0 and trains_backbone and getattr(train_data, "with_hand", False)
     if cfg.hand_weight > 0 and trains_backbone and not wants_probe and not quiet:
         tqdm.write("no per-frame hand loss in this run (hand_weight): this dataset gives no "
                    "hand positions (generated clips do, with "
                    "GestureClipDataset(with_hand=True))")
-    if wants_probe or (resume_state is not None and resume_state.get("probe_state")):
-        # a resumed run's optimiser state holds the probe's parameters, so build it
-        probe = HandProbe(model.embed_dim).to(device)
-    optimizer = make_optimizer(model, cfg, extra=probe)
+    if wants_probe:
+        probe = model.hand_probe
+        probe.trained.fill_(True)
+    optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg, steps_per_epoch)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     clip_aug = (not embeddings and cfg.augment and (cfg.time_reverse_p > 0 or cfg.color_aug))
@@ -449,8 +445,6 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
     best_epoch, bad_epochs, start = 0, 0, 0
     if resume_state is not None:
         model.load_state_dict(resume_state["model_state"])
-        if probe is not None and resume_state.get("probe_state"):
-            probe.load_state_dict(resume_state["probe_state"])
         optimizer.load_state_dict(resume_state["optimizer"])
         scheduler.load_state_dict(resume_state["scheduler"])
         if resume_state.get("scaler"):
@@ -495,8 +489,7 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
             scaler.scale(loss).backward()
             if cfg.grad_clip > 0:
                 scaler.unscale_(optimizer)
-                params = list(model.parameters()) + (list(probe.parameters()) if probe else [])
-                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
@@ -525,7 +518,6 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                      "scaler": scaler.state_dict() if scaler.is_enabled() else {},
                      "history": history, "best_state": None, "best_score": list(best_score),
-                     "probe_state": probe.state_dict() if probe is not None else {},
                      "best_epoch": best_epoch, "bad_epochs": bad_epochs,
                      "finished": bool(stop or epoch + 1 == cfg.epochs)}
             save_checkpoint(checkpoint, model, metrics=_best_metrics(history, best_epoch),
@@ -792,8 +784,9 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
                    help="train only the temporal head on cached frame embeddings")
     t.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                    help="turn training augmentation off")
-    t.add_argument("--no-color-aug", dest="color_aug", action="store_false", default=None,
-                   help="turn the random channel order / colour inversion off")
+    t.add_argument("--color-aug", action=argparse.BooleanOptionalAction, default=None,
+                   help="random channel order and colour inversion per training clip "
+                        "(default off: a hand's skin colour is a real cue)")
     t.add_argument("--hand-weight", type=float, default=None,
                    help=f"weight of the per-frame 'where is the hand' loss (generated data "
                         f"only; 0 = off; default {d_t.hand_weight})")
@@ -837,7 +830,6 @@ def _run(args: argparse.Namespace) -> int:
 
 __all__ = [
     "EmbeddingSet",
-    "HandProbe",
     "TrainResult",
     "amp_dtype",
     "augment_batch",
@@ -854,6 +846,7 @@ __all__ = [
     "make_optimizer",
     "make_scheduler",
     "pair_accuracy",
+    "score_folder",
     "per_class_accuracy",
     "plot_history",
     "reverse_label_map",

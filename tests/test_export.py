@@ -166,8 +166,31 @@ def test_streaming_pair_equals_clip_graph_on_sliding_windows(exported):
     frames = read_clip(clip_path, 7, 64)              # 7 raw frames -> 4 windows of T=4
     emb = [stream.encode_frame(f) for f in frames]    # each frame encoded exactly once
     for end in range(T, len(frames) + 1):
-        np.testing.assert_allclose(stream.classify_window(np.stack(emb[end - T:end])),
+        np.testing.assert_allclose(stream.classify_window(np.stack(emb[end - T:end]))[0],
                                    clf.predict_proba(frames[end - T:end]), atol=1e-5)
+
+
+def test_head_graph_carries_the_hand_probe_only_when_it_was_trained(exported, tmp_path):
+    """The head's second output is the model's locate_hand; streaming hands it on only
+    when the probe was trained (the exported tiny model's never was)."""
+    model = exported["model"]
+    stream = OnnxStreamingModel(_p(exported, ".encoder.onnx"), _p(exported, ".head.onnx"))
+    emb = np.random.default_rng(0).normal(size=(2, T, stream.embed_dim)).astype(np.float32)
+    out = stream.head.run(None, {stream.head_input: emb})
+    with torch.no_grad():
+        want = model.locate_hand(torch.from_numpy(emb)).numpy()
+    np.testing.assert_allclose(out[1], want, atol=1e-5)
+    assert describe(_p(exported, ".head.onnx"))["metadata"]["hand_probe"] == "false"
+    assert stream.classify_window(emb[0])[1] is None
+    model.hand_probe.trained.fill_(True)
+    try:
+        paths = export_model(model, tmp_path, "trained", kinds=("encoder", "head"))
+    finally:
+        model.hand_probe.trained.fill_(False)
+    trained = OnnxStreamingModel(paths["encoder"], paths["head"])
+    probs, hand = trained.classify_window(emb[0])
+    np.testing.assert_allclose(hand, want[0], atol=1e-5)
+    assert probs.shape == (len(exported["labels"]),) and hand.shape == (T, 3)
 
 
 def test_onnx_classifier_equals_torch_on_a_video_file(exported):

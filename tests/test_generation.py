@@ -16,14 +16,19 @@ import pytest
 from scipy import stats
 
 from gesture_utils import generation as gen
-from gesture_utils import video
+from gesture_utils import photos, video
 from gesture_utils.cli import main as cli_main
 from gesture_utils.config import ARTICLE_CLASSES, DEFAULT_CLASSES, GenerateConfig, to_dict
 from gesture_utils.errors import GestureError
 from gesture_utils.splits import check_no_group_leak
 from gesture_utils.video import read_frames
 
-SMALL = replace(GenerateConfig(), size=48, fps=8, seconds=1.5)  # 12 frames, fast
+SMALL = replace(GenerateConfig(), size=48, fps=8, seconds=1.5)  # 12 frames, fast; photo scene
+#: the flat look: no forearm (the actor's pixels are the hand's), no people, a still camera
+PROC = replace(SMALL, scene="procedural")
+#: the out-of-distribution draws: reserved photos and faces, mitten hand, back easings, bow
+HOLDOUT = replace(SMALL, holdout=True)
+SCENE_CONFIGS = {"photo": SMALL, "procedural": PROC, "holdout": HOLDOUT}
 
 
 def _rng(seed: int) -> np.random.Generator:
@@ -35,8 +40,14 @@ def _manifest(root: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def _session(seed: int = 0) -> dict:
-    return gen.sample_session(_rng(seed))
+def _session(seed: int = 0, cfg: GenerateConfig = SMALL) -> dict:
+    return gen.sample_session(_rng(seed), cfg)
+
+
+def _camera_moves(params: dict) -> bool:
+    """Whether a clip's camera pans, zooms or cuts."""
+    cam = params["camera"]
+    return any(cam["pan"]) or bool(cam["zoom"]) or bool(cam["cuts"])
 
 
 # ----------------------------------------------------------------------------- config
@@ -53,6 +64,8 @@ def _session(seed: int = 0) -> dict:
     ({"val_fraction": 0.6, "test_fraction": 0.5}, "sum"),
     ({"clips_per_class": 4, "group_size": 2}, "session"),
     ({"idle_hand_fraction": 1.5}, "idle_hand_fraction"),
+    ({"scene": "cartoon"}, "unknown scene"),
+    ({"scene": "procedural", "holdout": True}, "holdout"),
 ])
 def test_bad_config_is_one_line_gesture_error(change, words):
     with pytest.raises(GestureError, match=words) as info:
@@ -80,27 +93,46 @@ def test_same_seed_same_bytes_other_seed_other_clip():
     assert np.abs(a.astype(int) - c).mean() > 5
 
 
-def test_label_does_not_influence_appearance():
-    """Same rng state, different labels: every parameter except the motion is equal."""
-    session = _session(3)
-    base = gen.sample_clip_params("stop", _rng(11), SMALL, session)
-    for label in DEFAULT_CLASSES:
-        p = gen.sample_clip_params(label, _rng(11), SMALL, session)
-        for key in ("drifters", "gain", "offset", "noise_seed", "time_flip"):
-            assert p[key] == base[key], (label, key)
-        if label != "no_gesture":
-            assert p["actor"] == base["actor"]
-            assert (p["path"]["easing"], p["path"]["t0"], p["path"]["t1"]) == (
-                base["path"]["easing"], base["path"]["t0"], base["path"]["t1"])
+@pytest.mark.parametrize("scene", ["photo", "procedural", "holdout"])
+def test_label_does_not_influence_appearance(scene):
+    """Same rng state, different labels: every parameter except the motion is equal --
+    the scene's motion too (camera pans / zooms / cuts, lighting, people), so a moving
+    scene never gives the class away."""
+    cfg = SCENE_CONFIGS[scene]
+    session = _session(6, cfg)  # two people in the photo scenes
+    assert len(session["people"]) == (0 if scene == "procedural" else 2)
+    moving = 0
+    for seed in range(11, 41):
+        base = gen.sample_clip_params("stop", _rng(seed), cfg, session)
+        scene_keys = set(base) - {"label", "actor", "path"}
+        assert {"drifters", "gain", "offset", "noise_seed", "time_flip", "camera", "light",
+                "people"} <= scene_keys
+        assert len(base["people"]) == len(session["people"])
+        moving += _camera_moves(base) or any(any(q["vel"]) for q in base["people"])
+        for label in DEFAULT_CLASSES:
+            p = gen.sample_clip_params(label, _rng(seed), cfg, session)
+            assert set(p) == set(base), label
+            for key in scene_keys:
+                assert p[key] == base[key], (label, key)
+            if p["actor"] is not None:  # every hand, idle or fidgeting ones included
+                assert p["actor"] == base["actor"]
+            if label != "no_gesture":
+                assert (p["path"]["easing"], p["path"]["t0"], p["path"]["t1"]) == (
+                    base["path"]["easing"], base["path"]["t0"], base["path"]["t1"])
+    # the comparison covers a moving scene (else equal "camera"/"people" says little)
+    assert (moving > 5) if scene != "procedural" else moving == 0
 
 
-SMALL_64 = replace(SMALL, size=64)
+SMALL_64 = replace(PROC, size=64)
 
 
 def _actor_centroids(label: str, seed: int, cfg: GenerateConfig = SMALL_64) -> np.ndarray:
     """Centre of the actor per frame, measured from pixels (NaN where it is out of view):
-    frames of ``label`` minus the same clip with the actor removed (identical scene)."""
-    session = _session(seed)
+    frames of ``label`` minus the same clip with the actor removed (identical scene).
+    Meant for procedural scenes, where the actor has no forearm: in photo scenes the
+    forearm, cut off by the frame edge, would pull the centroid towards that edge."""
+    assert cfg.scene == "procedural"
+    session = _session(seed, cfg)
     params = gen.sample_clip_params(label, _rng(100 + seed), cfg, session)
     with_hand = gen.render_from_params(params, session, cfg)
     without = gen.render_from_params({**params, "path": None}, session, cfg)
@@ -124,17 +156,52 @@ def test_swipes_move_the_hand_the_named_way_and_stop_holds_still(seed):
     assert np.isfinite(moves["stop"]).all()  # the hand is visible in every frame
 
 
+def _covers(drawn: np.ndarray, xy: np.ndarray, size: int) -> float:
+    """Share of hand pixels in the 5 x 5 window round ``xy`` (fractions of the side)."""
+    x, y = int(xy[0] * size), int(xy[1] * size)
+    window = drawn[max(0, y - 2):y + 3, max(0, x - 2):x + 3]
+    return float(window.mean()) if window.size else 0.0
+
+
+@pytest.mark.parametrize("scene", ["photo", "holdout"])
+def test_swipes_go_the_named_way_in_photo_scenes(scene):
+    """Photo scenes (forearm from a frame edge, moving camera, people): the palm centre
+    (``hand_track``) goes the named way and travels like a swipe, a stop's holds still,
+    and the pixels show the hand at the palm centre in the first and the last frame."""
+    cfg = replace(SCENE_CONFIGS[scene], size=64)
+    way = {"swipe_left": (0, -1), "swipe_right": (0, 1), "swipe_up": (1, -1), "swipe_down": (1, 1)}
+    for seed in range(4):
+        session = _session(seed, cfg)
+        for label in DEFAULT_CLASSES[:5]:
+            p = gen.sample_clip_params(label, _rng(100 + seed), cfg, session)
+            track = gen.hand_track(p)
+            assert (track[:, 0] == 1).all(), (label, seed)  # in view all clip long
+            d = track[-1, 1:] - track[0, 1:]
+            if label == "stop":
+                assert np.ptp(track[:, 1:], axis=0).max() < 0.03, seed
+            else:
+                axis, sign = way[label]
+                assert sign * d[axis] >= 0.39 and abs(d[1 - axis]) < 0.07, (label, seed, d)
+            drawn = _hand_pixels(p, session, cfg)
+            for t in (0, -1):
+                assert _covers(drawn[t], track[t, 1:], cfg.size) > 0.5, (label, seed, t)
+
+
 def test_idle_hand_no_gesture_clips():
     """A fraction ``idle_hand_fraction`` of no_gesture clips show a still hand that enters
-    or leaves part-way (what a stream shows between gestures); the others, and every
-    no_gesture clip with the fraction at 0, show no hand."""
+    or leaves part-way (what a stream shows between gestures); in photo scenes half of
+    the others show a fidgeting hand (a hard negative), the rest no hand; in procedural
+    scenes the others, and every no_gesture clip with the fraction at 0, show no hand."""
     cfg = replace(SMALL, size=64)
     T = gen.n_frames(cfg)
     m = -(-T // 8)
     session = _session(4)
     params = [gen.sample_clip_params("no_gesture", _rng(i), cfg, session) for i in range(400)]
-    idle = [p for p in params if p["path"] is not None]
+    idle = [p for p in params if p["path"] is not None and "visible" in p["path"]]
+    fidget = [p for p in params if p["path"] is not None and "loop" in p["path"]]
+    assert not [p for p in idle if "loop" in p["path"]]  # an idle hand holds still
     assert 0.4 < len(idle) / len(params) < 0.6
+    assert 0.15 < len(fidget) / len(params) < 0.35  # half of the rest
     spans = [tuple(p["path"]["visible"]) for p in idle]
     assert all(s == 0 or e == T for s, e in spans)  # the hand enters or leaves, once
     # in view in some frames, never in more than half of them (else, in a stream, a
@@ -142,48 +209,62 @@ def test_idle_hand_no_gesture_clips():
     assert {e - s for s, e in spans} == set(range(m, T // 2 + 1))
     enters = sum(s > 0 for s, _ in spans) / len(spans)
     assert 0.35 < enters < 0.65
+    proc_session = _session(4, SMALL_64)
+    proc = [gen.sample_clip_params("no_gesture", _rng(i), SMALL_64, proc_session)["path"]
+            for i in range(400)]
+    assert 0.4 < sum(p is not None for p in proc) / len(proc) < 0.6
+    assert all("visible" in p for p in proc if p is not None)  # no fidgeting hands
     off = replace(cfg, idle_hand_fraction=0.0)
-    assert all(gen.sample_clip_params("no_gesture", _rng(i), off, session)["path"] is None
-               for i in range(100))
+    off_paths = [gen.sample_clip_params("no_gesture", _rng(i), off, session)["path"] for i in range(100)]
+    assert not [p for p in off_paths if p is not None and "visible" in p]
+    assert 0.3 < sum(p is not None and "loop" in p for p in off_paths) / 100 < 0.7  # (1 - 0) / 2
+    assert all(gen.sample_clip_params("no_gesture", _rng(i), replace(SMALL_64, idle_hand_fraction=0.0),
+                                      proc_session)["path"] is None for i in range(100))
     # the other classes draw the same numbers whatever the fraction
     assert gen.sample_clip_params("swipe_left", _rng(1), off, session) == \
         gen.sample_clip_params("swipe_left", _rng(1), cfg, session)
     # played backwards, a hand entering is a hand leaving: exact, like every other class
     for kind in (lambda sp: sp[0] > 0, lambda sp: sp[0] == 0):
-        i = next(i for i, p in enumerate(params) if p["path"] is not None and kind(p["path"]["visible"]))
+        i = next(i for i, p in enumerate(params) if p["path"] is not None and "visible" in p["path"]
+                 and kind(p["path"]["visible"]))
         q = gen.mirror_params(params[i])
         assert q["label"] == "no_gesture" and not kind(q["path"]["visible"])
         np.testing.assert_array_equal(gen.reverse_clip(gen.render_from_params(params[i], session, cfg)),
                                       gen.render_from_params(q, session, cfg))
-    # from pixels: the hand is out of view exactly outside ``visible`` and holds still
+    # from pixels (procedural: no forearm): the hand is out of view exactly outside
+    # ``visible`` and holds still
+    checked = 0
     for seed in range(12):
-        p = gen.sample_clip_params("no_gesture", _rng(100 + seed), cfg, _session(seed))
+        p = gen.sample_clip_params("no_gesture", _rng(100 + seed), SMALL_64, _session(seed, SMALL_64))
         if p["path"] is None:
             continue
-        c = _actor_centroids("no_gesture", seed, cfg)
+        checked += 1
+        c = _actor_centroids("no_gesture", seed, SMALL_64)
         s, e = p["path"]["visible"]
         seen = np.isfinite(c[:, 0])
         assert seen[s:e].all() and not seen[:s].any() and not seen[e:].any(), (seed, s, e)
         assert np.ptp(c[seen], axis=0).max() < 5, seed
+    assert checked >= 3
 
 
 #: sha256 (first 16 hex digits) of the JSON params of clip 0 of session 0 per class, default
 #: config.  Pinned on purpose: changing what the sampler draws changes every dataset (old
-#: ones are then regenerated).  The five gesture classes are unchanged since v0.1.0
-#: (checked against it when idle-hand no_gesture clips were added); update only on purpose,
-#: and then bump ``gen.SAMPLER_VERSION`` too (and GOLDEN_SAMPLER_VERSION here), so that
-#: older folders are regenerated and models trained on them are not reused.
-GOLDEN_SAMPLER_VERSION = 3
-GOLDEN_PARAMS = {"swipe_left": "354ff8b394ed56ac", "swipe_right": "8ba2e14e7eadfd7d",
-                 "swipe_up": "1d128d9f7fa792f7", "swipe_down": "240ec5952bc8911a",
-                 "stop": "ff046fe2193db790", "no_gesture": "4a4c70dbeee8a4c2"}
+#: ones are then regenerated).  Recomputed for sampler version 4 (photo scenes: camera,
+#: lighting and people keys, fidgeting hands, new ranges), so every class changed then;
+#: update only on purpose, and then bump ``gen.SAMPLER_VERSION`` too (and
+#: GOLDEN_SAMPLER_VERSION here), so that older folders are regenerated and models trained
+#: on them are not reused.
+GOLDEN_SAMPLER_VERSION = 4
+GOLDEN_PARAMS = {"swipe_left": "94e920bb73aa44a8", "swipe_right": "39be495054772bb3",
+                 "swipe_up": "dd1b407abd4f4441", "swipe_down": "8a82f081c248857c",
+                 "stop": "77fbea334b36911d", "no_gesture": "5a4250108f5272e5"}
 
 
 def test_sampler_draws_are_pinned():
     import hashlib
 
     cfg = GenerateConfig()
-    session = gen.sample_session(gen.session_rng(cfg, 0))
+    session = gen.sample_session(gen.session_rng(cfg, 0), cfg)
     got = {c: hashlib.sha256(json.dumps(gen.sample_clip_params(c, gen.clip_rng(cfg, 0, c, 0), cfg, session),
                                         sort_keys=True).encode()).hexdigest()[:16]
            for c in DEFAULT_CLASSES}
@@ -229,21 +310,72 @@ def test_easings_are_exact_under_reversal():
         assert e[0] == -1.0 and e[-1] == 1.0 and np.all(np.diff(e) >= 0), name
         rev = gen.ease(gen.REVERSED_EASING[name], -c)
         assert np.array_equal(rev, -e), name  # bit for bit
+    assert set(gen.REVERSED_EASING) == set(gen.EASINGS) | set(gen.HOLDOUT_EASINGS)
+    assert {gen.REVERSED_EASING[n] for n in gen.EASINGS} == set(gen.EASINGS)  # closed
 
 
+def test_holdout_easings_overshoot_and_are_exact_under_reversal():
+    """The held-out motion profile anticipates (back_in) or overshoots (back_out): not
+    monotonic, outside [-1, 1] on the way, yet still from -1 to 1 and exact reversed."""
+    c = np.linspace(-1, 1, 1001)
+    assert not set(gen.HOLDOUT_EASINGS) & set(gen.EASINGS)
+    for name in gen.HOLDOUT_EASINGS:
+        e = gen.ease(name, c)
+        # the ends: -1 and 1 up to rounding (1 - 2.2 + 1.2 is 4e-16 in floating point)
+        assert abs(e[0] + 1.0) < 1e-12 and abs(e[-1] - 1.0) < 1e-12, name
+        assert not np.all(np.diff(e) >= 0) and (e.min() < -1.05 or e.max() > 1.05), name
+        assert gen.REVERSED_EASING[name] in gen.HOLDOUT_EASINGS
+        rev = gen.ease(gen.REVERSED_EASING[name], -c)
+        assert np.array_equal(rev, -e), name  # bit for bit
+    assert gen.ease("back_out", c).max() > 1.05 and gen.ease("back_in", c).min() < -1.05
+    with pytest.raises(GestureError, match="unknown easing"):
+        gen.ease("bounce", c)
+
+
+def _check_reversal(p: dict, session: dict, cfg: GenerateConfig) -> None:
+    q = gen.mirror_params(p)
+    assert q["label"] == gen.TIME_REVERSED[p["label"]]
+    assert gen.mirror_params(q) == p
+    forward = gen.render_from_params(p, session, cfg)
+    backward = gen.render_from_params(q, session, cfg)
+    np.testing.assert_array_equal(gen.reverse_clip(forward), backward)
+
+
+@pytest.mark.parametrize("scene", ["photo", "procedural", "holdout"])
 @pytest.mark.parametrize("label", DEFAULT_CLASSES)
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_reversed_clip_is_exactly_the_mirrored_clip(label, seed):
+def test_reversed_clip_is_exactly_the_mirrored_clip(label, seed, scene):
     """render(p)[::-1] == render(mirror_params(p)), byte for byte: swipe_left played
     backwards *is* a swipe_right the generator could have drawn."""
-    session = _session(seed)
-    p = gen.sample_clip_params(label, _rng(50 + seed), SMALL, session)
-    q = gen.mirror_params(p)
-    assert q["label"] == gen.TIME_REVERSED[label]
-    assert gen.mirror_params(q) == p
-    forward = gen.render_from_params(p, session, SMALL)
-    backward = gen.render_from_params(q, session, SMALL)
-    np.testing.assert_array_equal(gen.reverse_clip(forward), backward)
+    cfg = SCENE_CONFIGS[scene]
+    session = _session(seed, cfg)
+    p = gen.sample_clip_params(label, _rng(50 + seed), cfg, session)
+    _check_reversal(p, session, cfg)
+
+
+@pytest.mark.parametrize("scene", ["photo", "holdout"])
+def test_reversal_is_exact_with_every_camera_move_and_moving_people(scene):
+    """Each camera move (pan, zoom, cut), lighting change and drifting person, with a
+    swipe (bowed in the held-out profile) and a fidgeting hand: still exact."""
+    cfg = SCENE_CONFIGS[scene]
+    session = _session(6, cfg)  # two people
+    assert len(session["people"]) == 2
+    kinds = {"pan": lambda c: any(c["pan"]), "zoom": lambda c: c["zoom"] != 0,
+             "cut": lambda c: bool(c["cuts"])}
+    for kind, has in kinds.items():
+        seed = next(i for i in range(2000) if has(
+            gen.sample_clip_params("swipe_right", _rng(i), cfg, session)["camera"]))
+        p = gen.sample_clip_params("swipe_right", _rng(seed), cfg, session)
+        if kind == "cut":
+            assert len(p["camera"]["shots"]) == len(p["camera"]["cuts"]) + 1
+        _check_reversal(p, session, cfg)
+    p = next(q for i in range(200) for q in [gen.sample_clip_params("swipe_up", _rng(i), cfg, session)]
+             if any(q["light"]) and any(any(m["vel"]) for m in q["people"]))
+    assert ("bow" in p["path"]) == cfg.holdout
+    _check_reversal(p, session, cfg)
+    p = next(q for i in range(200) for q in [gen.sample_clip_params("no_gesture", _rng(i), cfg, session)]
+             if q["path"] is not None and "loop" in q["path"])
+    _check_reversal(p, session, cfg)
 
 
 def _timing_features(params: list[dict], axis: int) -> dict[str, np.ndarray]:
@@ -290,7 +422,7 @@ def test_each_clip_has_its_own_seed_across_classes():
     """The article reused seed=i+1 for clip i of every class, so its classes shared
     colours and positions.  Here clip k of each class in a session differs."""
     cfg = SMALL
-    session = gen.sample_session(gen.session_rng(cfg, 0))
+    session = gen.sample_session(gen.session_rng(cfg, 0), cfg)
     params = [gen.sample_clip_params(c, gen.clip_rng(cfg, 0, c, 0), cfg, session)
               for c in DEFAULT_CLASSES]
     assert len({p["noise_seed"] for p in params}) == len(params)
@@ -304,9 +436,9 @@ def test_choosing_a_subset_of_classes_keeps_the_other_clips(tmp_path):
     for s in range(2):
         for label in ARTICLE_CLASSES:
             a = gen.sample_clip_params(label, gen.clip_rng(full, s, label, 0), full,
-                                       gen.sample_session(gen.session_rng(full, s)))
+                                       gen.sample_session(gen.session_rng(full, s), full))
             b = gen.sample_clip_params(label, gen.clip_rng(sub, s, label, 0), sub,
-                                       gen.sample_session(gen.session_rng(sub, s)))
+                                       gen.sample_session(gen.session_rng(sub, s), sub))
             assert a == b
 
 
@@ -480,15 +612,19 @@ def test_cli_generate_and_errors(tmp_path, capsys):
 # ----------------------------------------------------------------------------- streams
 
 
-def test_render_stream_ground_truth():
-    labels = ["swipe_left", "stop", "swipe_up"]
-    session = _session(3)  # a quiet camera, so frame differences come from motion
+@pytest.mark.parametrize("scene", ["photo", "procedural"])
+def test_render_stream_ground_truth(scene):
+    """Events hold the gestures only (a no_gesture segment is rest, not an event), each a
+    clip-length segment with its motion inside, separated by rest."""
+    cfg = SCENE_CONFIGS[scene]
+    labels = ["swipe_left", "no_gesture", "stop", "swipe_up"]
+    session = _session(3, cfg)  # a quiet camera, so frame differences come from motion
     session["camera"] = {**session["camera"], "noise": 0.0, "flicker": 0.0, "shake": 0.0,
                          "blur": 0.0, "tremor": 0.0}
-    s = gen.render_stream(labels, _rng(3), SMALL, session=session, idle_seconds=(0.5, 1.0))
-    T = gen.n_frames(SMALL)
+    s = gen.render_stream(labels, _rng(3), cfg, session=session, idle_seconds=(0.5, 1.0))
+    T = gen.n_frames(cfg)
     assert s.frames.shape[1:] == (48, 48, 3) and len(s.frames) == len(s.labels)
-    assert [e["label"] for e in s.events] == labels
+    assert [e["label"] for e in s.events] == ["swipe_left", "stop", "swipe_up"]
     prev_end = 0
     for e in s.events:
         assert e["end"] - e["start"] == T and e["start"] - prev_end >= 4  # >= 0.5 s rest
@@ -497,15 +633,20 @@ def test_render_stream_ground_truth():
         assert set(s.labels[prev_end:e["start"]]) == {gen.REST_LABEL}
         prev_end = e["end"]
     assert set(s.labels[prev_end:]) == {gen.REST_LABEL} and len(s.labels) - prev_end >= 4
-    # motion energy: frame-to-frame change is larger while the hand swipes than at rest
+    # the no_gesture segment (T frames) sits in the rest between swipe_left and stop
+    assert s.events[1]["start"] - s.events[0]["end"] >= T + 2 * 4
+    again = gen.render_stream(labels, _rng(3), cfg, session=session, idle_seconds=(0.5, 1.0))
+    assert again.frames.tobytes() == s.frames.tobytes()
     energy = np.abs(np.diff(s.frames.astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
+    if scene == "photo":  # the camera pans all stream long (noise off): no still frame
+        assert energy.min() > 0.1
+        return
+    # motion energy: frame-to-frame change is larger while the hand swipes than at rest
     swipe = s.events[0]
     moving = energy[swipe["motion_start"]:swipe["motion_end"] - 1].mean()
     rest = energy[:s.events[0]["start"] - 1].mean()
     held = energy[s.events[1]["start"]:s.events[1]["end"] - 1].mean()  # the stop
     assert moving > 3 * max(rest, held)
-    again = gen.render_stream(labels, _rng(3), SMALL, session=session, idle_seconds=(0.5, 1.0))
-    assert again.frames.tobytes() == s.frames.tobytes()
 
 
 def test_no_temp_files_or_stray_outputs(tiny_dataset, tiny_config, tmp_path):
@@ -581,31 +722,198 @@ def _hand_pixels(params: dict, session: dict, cfg: GenerateConfig) -> np.ndarray
     return np.abs(with_hand - without.astype(int)).sum(-1) > 30
 
 
-def test_hand_track_says_where_the_hand_was_drawn():
-    """``hand_track`` is computed from the parameters, not the pixels: check it against
-    the pixels -- visible exactly where the hand was drawn, at the drawn centre."""
-    cfg = replace(SMALL, size=96)
-    errors, swapped = [], []
+def _hand_clips(cfg: GenerateConfig):
+    """(params, session) of swipes, stops and no_gesture clips (one with an idle hand per
+    session), 6 sessions x 3 clips per class."""
     for seed in range(6):
-        session = _session(seed)
+        session = _session(seed, cfg)
         for label in ("swipe_left", "swipe_up", "stop", "no_gesture"):
             for k in range(3):
                 params = gen.sample_clip_params(label, _rng(100 * seed + k), cfg, session)
                 if label == "no_gesture" and k == 0:
                     params = gen.sample_clip_params(
                         label, _rng(100 * seed + k), replace(cfg, idle_hand_fraction=1.0), session)
-                track = gen.hand_track(params)
-                drawn = _hand_pixels(params, session, cfg)
-                assert track.shape == (gen.n_frames(cfg), 3) and track.dtype == np.float32
-                seen = drawn.sum((1, 2)) > 3
-                np.testing.assert_array_equal(track[:, 0] == 1, seen, err_msg=f"{label} {seed} {k}")
-                for t in np.flatnonzero(seen):
-                    ys, xs = np.nonzero(drawn[t])
-                    centre = np.array([xs.mean() + 0.5, ys.mean() + 0.5]) / cfg.size
-                    errors.append(np.abs(centre - track[t, 1:]).max())
-                    swapped.append(np.abs(centre - track[t, 2:0:-1]).max())
-                assert (track[~seen] == 0).all()
+                yield params, session
+
+
+def test_hand_track_says_where_the_hand_was_drawn():
+    """``hand_track`` is computed from the parameters, not the pixels: check it against
+    the pixels -- visible exactly where the hand was drawn, at the drawn centre
+    (procedural scenes: the actor has no forearm, so its centroid is the palm's)."""
+    cfg = replace(PROC, size=96)
+    errors, swapped = [], []
+    for params, session in _hand_clips(cfg):
+        label = params["label"]
+        track = gen.hand_track(params)
+        drawn = _hand_pixels(params, session, cfg)
+        assert track.shape == (gen.n_frames(cfg), 3) and track.dtype == np.float32
+        seen = drawn.sum((1, 2)) > 3
+        np.testing.assert_array_equal(track[:, 0] == 1, seen, err_msg=label)
+        for t in np.flatnonzero(seen):
+            ys, xs = np.nonzero(drawn[t])
+            centre = np.array([xs.mean() + 0.5, ys.mean() + 0.5]) / cfg.size
+            errors.append(np.abs(centre - track[t, 1:]).max())
+            swapped.append(np.abs(centre - track[t, 2:0:-1]).max())
+        assert (track[~seen] == 0).all()
     assert len(errors) > 100
     # the drawn shape is not symmetric (fingers, wrist) and the camera shakes: a few pixels
     assert np.median(errors) < 0.03 and max(errors) < 0.1, (np.median(errors), max(errors))
     assert np.median(swapped) > 3 * np.median(errors)  # the check can tell x from y
+
+
+@pytest.mark.parametrize("scene", ["photo", "holdout"])
+def test_hand_track_in_photo_scenes(scene):
+    """Photo scenes: the hand comes with its forearm, so the drawn pixels' centroid is not
+    the palm's.  Instead: visible exactly where the hand was drawn, the palm centre is on
+    hand pixels (and the swapped point mostly is not), and the forearm always reaches a
+    frame edge."""
+    cfg = replace(SCENE_CONFIGS[scene], size=96)
+    covered, swapped, frames = [], [], 0
+    for params, session in _hand_clips(cfg):
+        track = gen.hand_track(params)
+        drawn = _hand_pixels(params, session, cfg)
+        seen = drawn.sum((1, 2)) > 3
+        np.testing.assert_array_equal(track[:, 0] == 1, seen, err_msg=params["label"])
+        assert (track[~seen] == 0).all()
+        for t in np.flatnonzero(seen):
+            frames += 1
+            covered.append(_covers(drawn[t], track[t, 1:], cfg.size))
+            swapped.append(_covers(drawn[t], track[t, 2:0:-1], cfg.size))
+            edge = np.concatenate([drawn[t, 0], drawn[t, -1], drawn[t, :, 0], drawn[t, :, -1]])
+            assert edge.any(), (params["label"], t)  # the forearm enters from an edge
+    assert frames > 100
+    covered, swapped = np.array(covered), np.array(swapped)
+    assert (covered > 0.5).all() and covered.mean() > 0.95, covered.min()
+    assert (swapped > 0.5).mean() < 0.4  # the check can tell x from y
+
+
+# ----------------------------------------------------------------------------- photo scenes
+
+
+def _scene_sources(session: dict, clips: list[dict]) -> tuple[set[str], set[int]]:
+    """Photos (background and every camera shot) and faces a session and its clips use."""
+    used = {session["background"]["photo"]} | {
+        shot["photo"] for p in clips for shot in p["camera"]["shots"]}
+    return used, {person["face"] for person in session["people"]}
+
+
+@pytest.mark.parametrize("holdout", [False, True])
+def test_reserved_photos_and_faces_never_reach_training_clips(holdout):
+    """Training scenes (the default config) use only the training photos and faces, and
+    all of them; the out-of-distribution config only the reserved ones, and all of them."""
+    assert not set(photos.TRAIN_PHOTOS) & set(photos.HOLDOUT_PHOTOS)
+    assert not set(photos.face_indices(False)) & set(photos.face_indices(True))
+    assert set(photos.face_indices(True)) == set(photos.HOLDOUT_FACES)
+    cfg = replace(GenerateConfig(), **gen.OOD_OVERRIDES) if holdout else GenerateConfig()
+    allowed = set(photos.photo_names(holdout))
+    assert allowed == set(photos.HOLDOUT_PHOTOS if holdout else photos.TRAIN_PHOTOS)
+    faces = set(photos.face_indices(holdout))
+    used_photos, used_faces, shots = set(), set(), 0
+    for s in range(150):
+        session = gen.sample_session(gen.session_rng(cfg, s), cfg)
+        assert session["actor"]["shape"] == ("mitten" if holdout else "hand")
+        clips = [gen.sample_clip_params(c, gen.clip_rng(cfg, s, c, k), cfg, session)
+                 for c in cfg.classes for k in range(2)]
+        shots += sum(len(p["camera"]["cuts"]) for p in clips)
+        p, f = _scene_sources(session, clips)
+        assert p <= allowed and f <= faces, (s, p - allowed, f - faces)
+        used_photos |= p
+        used_faces |= f
+    assert shots > 10  # cuts to other shots were checked too
+    assert used_photos == allowed  # power: the sampler reaches every photo it may use ...
+    assert len(used_faces) > 0.5 * len(faces)  # ... and most faces
+
+
+@pytest.mark.parametrize("holdout", [False, True])
+def test_rendered_streams_show_only_their_photos_and_faces(holdout, monkeypatch):
+    """What the renderer actually reads (photos, faces), over streams (whose camera pans
+    and cuts between photos) and clips: never a reserved one in training scenes."""
+    read_photos, read_faces = [], []
+    photo, person_sprite = gen.photo, gen._person_sprite
+    monkeypatch.setattr(gen, "photo", lambda name: read_photos.append(name) or photo(name))
+    monkeypatch.setattr(gen, "_person_sprite",
+                        lambda person, size: read_faces.append(person["face"]) or person_sprite(person, size))
+    cfg = replace(SMALL, size=32, holdout=holdout)
+    for seed in range(6):
+        gen.render_stream(None, _rng(seed), cfg, n_events=3, idle_seconds=(0.5, 1.0))
+        gen.render_clip("no_gesture", _rng(seed), cfg)
+    assert len(set(read_photos)) >= 4  # sessions and cuts: many photos were read ...
+    assert read_faces  # ... and faces
+    assert set(read_photos) <= set(photos.photo_names(holdout))
+    assert set(read_faces) <= set(photos.face_indices(holdout))
+
+
+def test_tiny_dataset_uses_no_reserved_photo_or_face(tiny_dataset):
+    sessions = gen.load_sessions(tiny_dataset)
+    for row in _manifest(tiny_dataset):
+        used, faces = _scene_sources(sessions[row["group"]], [json.loads(row["params"])])
+        assert not used & set(photos.HOLDOUT_PHOTOS) and not faces & set(photos.HOLDOUT_FACES)
+
+
+@pytest.mark.parametrize("scene", ["photo", "holdout"])
+def test_photo_scenes_are_deterministic(scene):
+    """Same seed, same bytes, with a moving camera and people; the stored parameters
+    (through JSON, as in a manifest) reproduce the clip; another seed gives another clip."""
+    cfg = SCENE_CONFIGS[scene]
+    session = _session(6, cfg)  # two people
+    seeds = [i for i in range(200) if _camera_moves(
+        gen.sample_clip_params("swipe_down", _rng(i), cfg, session))][:2]
+    for seed in seeds:
+        a, pa = gen.render_clip("swipe_down", _rng(seed), cfg, session=session)
+        b, pb = gen.render_clip("swipe_down", _rng(seed), cfg, session=session)
+        assert _camera_moves(pa) and len(pa["people"]) == 2
+        assert pa == pb and a.tobytes() == b.tobytes()
+        stored = json.loads(json.dumps(pa))
+        np.testing.assert_array_equal(gen.render_from_params(stored, stored["session"], cfg), a)
+    c, _ = gen.render_clip("swipe_down", _rng(seeds[1] + 1), cfg, session=session)
+    assert np.abs(a.astype(int) - c).mean() > 5
+    # a whole session drawn from the seed, and a stream (camera pans and cuts)
+    x, px = gen.render_clip("stop", _rng(21), cfg)
+    y, py = gen.render_clip("stop", _rng(21), cfg)
+    assert px == py and x.tobytes() == y.tobytes()
+    s1 = gen.render_stream(None, _rng(5), cfg, n_events=2)
+    s2 = gen.render_stream(None, _rng(5), cfg, n_events=2)
+    assert s1.frames.tobytes() == s2.frames.tobytes() and s1.events == s2.events
+
+
+def test_fidget_hard_negatives_are_labelled_no_gesture():
+    """A hand that fidgets (circles where a stop rests) is a no_gesture clip, never any
+    other class, and only in photo scenes; it is in view all clip long, moves more than a
+    stop's hand, ends nearer its start than any swipe's, and the pixels follow it."""
+    cfg = replace(SMALL, size=64)
+    T = gen.n_frames(cfg)
+    session = _session(1, cfg)
+    loops = Counter()
+    fidgets = []
+    for i in range(300):
+        for label in DEFAULT_CLASSES:
+            p = gen.sample_clip_params(label, _rng(i), cfg, session)
+            if p["path"] is not None and "loop" in p["path"]:
+                loops[label] += 1
+                fidgets.append((i, p))
+            if label != "no_gesture":
+                assert p["path"] is not None and "loop" not in p["path"]
+    assert set(loops) == {"no_gesture"} and 0.15 < loops["no_gesture"] / 300 < 0.35
+    proc_session = _session(1, SMALL_64)
+    assert not [p for i in range(300) for p in [gen.sample_clip_params("no_gesture", _rng(i), SMALL_64, proc_session)]
+                if p["path"] is not None and "loop" in p["path"]]
+    for i, p in fidgets:
+        r, w, _ = p["path"]["loop"]
+        turns = abs(w) * 2 * (T - 1) / (2 * np.pi)
+        assert 0.06 <= r <= 0.14 and 1 - 1e-4 <= turns <= 2 + 1e-4, p["path"]["loop"]
+        track = gen.hand_track(p)
+        assert (track[:, 0] == 1).all()  # in view all clip long
+        xy = track[:, 1:].astype(float)
+        stop = gen.hand_track(gen.sample_clip_params("stop", _rng(i), cfg, session))[:, 1:]
+        assert np.ptp(xy, axis=0).max() > 0.1 > 3 * np.ptp(stop, axis=0).max()  # moves, unlike a stop
+        assert np.linalg.norm(xy[-1] - xy[0]) < 0.35  # a swipe travels >= 0.4
+        assert (xy > 0).all() and (xy < 1).all()
+    # from pixels: the hand is drawn in every frame, at the track, and moves more
+    # between frames than the stop of the same rng (same hand, scene and rest spot)
+    for i, p in fidgets[:4]:
+        drawn = _hand_pixels(p, session, cfg)
+        track = gen.hand_track(p)
+        assert all(_covers(drawn[t], track[t, 1:], cfg.size) > 0.5 for t in range(T)), i
+        held = _hand_pixels(gen.sample_clip_params("stop", _rng(i), cfg, session), session, cfg)
+        change = lambda m: (m[1:] ^ m[:-1]).sum((1, 2)).mean()  # noqa: E731
+        assert change(drawn) > 2 * change(held), (i, change(drawn), change(held))

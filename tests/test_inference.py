@@ -174,10 +174,10 @@ def test_streaming_pair_equals_clip_graph_on_every_window(graphs, clips):
     assert cache[0].shape == (D,)
     for end in range(T, len(frames) + 1):
         window = frames[end - T:end]
-        p_stream = stream.classify_window(np.stack(cache[end - T:end]))
+        p_stream, _ = stream.classify_window(np.stack(cache[end - T:end]))
         np.testing.assert_allclose(p_stream, clf.predict_proba(window), atol=1e-5)
     batch = np.stack([np.stack(cache[i:i + T]) for i in range(3)])
-    assert stream.classify_window(batch).shape == (3, K)
+    assert stream.classify_window(batch)[0].shape == (3, K)
 
 
 def test_streaming_frame_preprocessing_matches_clip_preprocessing(graphs, clips):

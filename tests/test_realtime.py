@@ -26,6 +26,7 @@ from gesture_utils.realtime import (
     decode_data_url,
     event_metrics,
     frame_accuracy,
+    hand_supports,
     levenshtein,
     match_events,
     mirror_label,
@@ -62,6 +63,9 @@ class FakeMotionModel:
         return np.array([xs.mean() / (frame.shape[1] - 1), 1.0], np.float32)
 
     def classify_window(self, emb):
+        return self.probs(emb), None
+
+    def probs(self, emb):
         assert emb.shape == (self.num_frames, 2)
         if emb[:, 1].mean() < 0.75:
             return np.array([0.05, 0.05, 0.9], np.float32)
@@ -306,6 +310,68 @@ def test_recogniser_end_to_end_on_a_stream():
     idle = {i for i, t in enumerate(truth) if t == "no_gesture"}
     assert not [e for e in res.events if e.frame in idle and truth[e.frame - 5] == "no_gesture"]
     assert all(0 <= d <= 10 for d in m.delays)
+
+
+# ----------------------------------------------------------------- rejecting non-hands
+
+SKIN = (224, 172, 140)
+
+
+class FakeEvidenceModel(FakeMotionModel):
+    """A motion-happy head (any bright blob that moves is a swipe) with a hand probe that
+    sees only skin-coloured pixels: what the decider gets from a model whose classifier
+    is fooled by a moving object while its probe knows there is no hand."""
+
+    def encode_frame(self, frame):
+        skin = np.all(np.abs(frame.astype(int) - SKIN) < 12, axis=-1)
+        ys, xs = np.nonzero(skin)
+        seen = [1.0, xs.mean() / (frame.shape[1] - 1), ys.mean() / (frame.shape[0] - 1)] \
+            if skin.any() else [0.0, 0.0, 0.0]
+        return np.concatenate([super().encode_frame(frame), seen]).astype(np.float32)
+
+    def classify_window(self, emb):
+        return self.probs(emb[:, :2]), emb[:, 2:]
+
+
+def moving_things(size=32, n=16):
+    """A white card sliding left, then a textured wall panning left under a still grey
+    disc: motion in every frame, no hand anywhere."""
+    rng = np.random.default_rng(0)
+    wall = rng.integers(0, 256, (size, 3 * size, 3)).astype(np.uint8)
+    frames = [_frame(x, size) for x in np.linspace(size - 8, 2, n)]
+    for k in range(n):
+        f = wall[:, 2 * k:2 * k + size].copy() // 2
+        f[12:20, 12:20] = 128
+        frames.append(f)
+    return np.stack(frames)
+
+
+def test_decisions_reject_moving_things_that_are_not_a_hand():
+    frames = moving_things()
+    model = FakeEvidenceModel()
+    cfg = replace(CFG, cooldown_frames=4)
+    fooled = StreamingRecognizer(model, replace(cfg, hand_evidence=False)).run(frames)
+    assert [e.label for e in fooled.events][:1] == ["swipe_left"]  # the head alone fires
+    assert StreamingRecognizer(model, cfg).run(frames).events == []
+
+
+def test_decisions_need_a_hand_moving_the_way_of_the_swipe():
+    hand = np.zeros((4, 3))
+    hand[:, 0] = 1.0
+    hand[:, 1] = np.linspace(0.8, 0.3, 4)  # the hand goes left
+    assert hand_supports("swipe_left", hand, 3, 0.15)
+    assert not hand_supports("swipe_right", hand, 3, 0.15)
+    assert not hand_supports("swipe_up", hand, 3, 0.15)
+    assert hand_supports("stop", hand, 3, 0.15)
+    hand[:2, 0] = 0.2  # in view in 2 of 4 frames only
+    assert not hand_supports("swipe_left", hand, 3, 0.15)
+    assert not hand_supports("stop", hand, 3, 0.15)
+    hand[:, 0] = 1.0
+    d = EventDecider(LABELS, replace(CFG, min_hand_frames=3))
+    still = np.tile([1.0, 0.5, 0.5], (4, 1))
+    assert d.update(L_, 0, hand=still) is None        # a hand, but it did not move
+    assert d.update(L_, 1, hand=hand[::-1].copy()) is None  # moved the other way
+    assert d.update(L_, 2, hand=hand).label == "swipe_left"
 
 
 # --------------------------------------------------------------------------- metrics

@@ -39,6 +39,7 @@ from gesture_utils.training import (
     pair_accuracy,
     plot_history,
     reverse_label_map,
+    score_folder,
     train,
 )
 from gesture_utils.video import sample_indices
@@ -165,16 +166,30 @@ def test_resume_continues_and_matches_the_uninterrupted_run(runs):
 
 
 def test_the_hand_loss_changes_training_and_resumes_exactly(runs):
-    """hand_weight > 0 trains a probe beside the model: another run than without it,
-    the same model keys (the probe is not part of the model), and a resumed run that
-    picks the probe up where it was."""
+    """hand_weight > 0 trains the model's hand probe: another run than without it, a
+    probe marked trained (and moved off its initial weights) only in that run, and a
+    resumed run that picks the probe up where it was."""
     assert _metrics(runs["hand"].history) != _metrics(runs["a"].history)
     assert _metrics(runs["hand_resumed"].history) == _metrics(runs["hand"].history)
-    a = load_checkpoint(runs["tmp"] / "a.pt")[0].state_dict()
-    h = load_checkpoint(runs["tmp"] / "h.pt")[0].state_dict()
-    assert a.keys() == h.keys()
-    state = torch.load(runs["tmp"] / "h.pt", weights_only=True)["train_state"]
-    assert state["probe_state"]["fc.weight"].shape == (3, runs["hand"].model.embed_dim)
+    a = load_checkpoint(runs["tmp"] / "a.pt")[0]
+    h = load_checkpoint(runs["tmp"] / "h.pt")[0]
+    assert a.state_dict().keys() == h.state_dict().keys()
+    assert bool(h.hand_probe.trained) and not bool(a.hand_probe.trained)
+    fresh = build_model(h.cfg, h.num_classes, h.labels)
+    assert not torch.equal(fresh.hand_probe.fc.weight, h.hand_probe.fc.weight)
+
+
+def test_score_folder_pools_the_splits_it_is_given(runs, tiny_dataset, cache):
+    model = runs["a"].model
+    sets = build_datasets(tiny_dataset, clip=model.clip, augment=False, cache=cache)
+    parts = {s: evaluate(model, sets[s]) for s in ("val", "test")}
+    both = score_folder(model, tiny_dataset, ("val", "test"), cache=cache)
+    assert both["n"] == len(sets["val"]) + len(sets["test"])
+    right = sum(float(r["acc"]) * len(sets[s]) for s, r in parts.items())
+    assert both["acc"] == pytest.approx(right / both["n"])
+    alone = score_folder(model, tiny_dataset, ("test",), cache=cache)
+    assert alone["acc"] == pytest.approx(parts["test"]["acc"])
+    assert set(both["per_class"]) == set(model.labels)
 
 
 def test_a_dataset_with_hand_targets_can_be_evaluated_and_resumed_without_them(runs, tiny_dataset,
@@ -437,12 +452,12 @@ def test_cli_train_writes_a_loadable_checkpoint(tiny_dataset, tmp_path):
     with contextlib.redirect_stdout(buf):
         rc = main(["train", "--data", str(tiny_dataset), "--out", str(out), "--epochs", "1",
                    "--image-size", str(S), "--num-frames", str(T), "--quiet", "--device", "cpu",
-                   "--hand-weight", "0.5", "--no-color-aug", "--no-frame-norm"])
+                   "--hand-weight", "0.5", "--color-aug", "--no-frame-norm"])
     assert rc == 0
     model, info = load_checkpoint(out, expected_labels=read_labels(tiny_dataset))
     assert info["model_cfg"].image_size == S and len(info["history"]) == 1
     assert info["model_cfg"].frame_norm is False and isinstance(model.frame_norm, torch.nn.Identity)
-    assert info["train_cfg"]["hand_weight"] == 0.5 and info["train_cfg"]["color_aug"] is False
+    assert info["train_cfg"]["hand_weight"] == 0.5 and info["train_cfg"]["color_aug"] is True
     assert math.isfinite(info["metrics"]["test_acc"])
 
 

@@ -4,7 +4,8 @@
   generator with its default settings, the very parameters ``generate_dataset`` draws),
   eight frames each, time running left to right. Needs nothing but the package.
 * ``confusion.png``: the row-normalised test-split confusion matrices of the mean-pooling
-  baseline and the temporal model, from the ``*_metrics.json`` files notebook 05 saves.
+  baseline and the temporal model, and the temporal model's on the out-of-distribution
+  set, from the ``*_metrics.json`` files notebook 05 saves.
 * ``latency.png``: p50/p95 per clip and per streamed frame for each backend, from
   ``latency.json`` (``benchmarks/bench_latency.py``) or else notebook 05's
   ``latency_nb05.json``.
@@ -37,7 +38,8 @@ from gesture_utils.paths import artifacts_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "images"
-METRICS = (("mean_baseline", "mean pooling (baseline)"), ("temporal", "temporal attention"))
+METRICS = (("mean_baseline", "mean pooling (baseline)"), ("temporal", "temporal attention"),
+           ("temporal_ood", "temporal attention, out-of-distribution"))
 LATENCY = ("latency.json", "latency_nb05.json")
 
 
@@ -46,7 +48,7 @@ def clip_strip(out: Path, frames: int = 8) -> Path:
     cfg = GenerateConfig()
     rows = []
     for s, label in enumerate(cfg.classes):
-        session = gen.sample_session(gen.session_rng(cfg, s))
+        session = gen.sample_session(gen.session_rng(cfg, s), cfg)
         params = gen.sample_clip_params(label, gen.clip_rng(cfg, s, label, 0), cfg, session)
         clip = gen.render_from_params(params, session, cfg)            # (T, H, W, 3) uint8
         rows.append((f"{label}\n{label}_{s * cfg.group_size:04d}", frame_strip(clip, frames)))
@@ -67,12 +69,13 @@ def clip_strip(out: Path, frames: int = 8) -> Path:
 
 
 def confusion(art: Path, out: Path) -> Path | None:
-    """Baseline vs temporal model, row-normalised, titled with test accuracy and n."""
+    """Baseline vs temporal model on the test split, and the temporal model on the
+    out-of-distribution set: row-normalised, titled with accuracy and n."""
     files = [art / f"{stem}_metrics.json" for stem, _ in METRICS]
     if not all(f.is_file() for f in files):
         print(f"confusion: skipped, need {', '.join(str(f) for f in files)} (run notebook 05)")
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    fig, axes = plt.subplots(1, len(files), figsize=(5.5 * len(files), 4.6))
     for ax, path, (_, title) in zip(axes, files, METRICS, strict=True):
         m = json.loads(path.read_text())
         cm = np.asarray(m["confusion_normalised"], dtype=float)
