@@ -48,13 +48,7 @@ from gesture_utils.config import GenerateConfig, StreamConfig  # noqa: E402
 from gesture_utils.evaluation import save_json  # noqa: E402
 from gesture_utils.models import load_checkpoint  # noqa: E402
 from gesture_utils.paths import artifacts_dir  # noqa: E402
-from gesture_utils.realtime import (  # noqa: E402
-    ArraySource,
-    StreamingRecognizer,
-    TorchStreamingAdapter,
-    pool_scores,
-    stream_scores,
-)
+from gesture_utils.realtime import TorchStreamingAdapter, score_streams  # noqa: E402
 from gesture_utils.training import score_folder  # noqa: E402
 
 GESTURES_PER_STREAM = 10  # every gesture class twice
@@ -79,12 +73,9 @@ def make_streams(cfg: GenerateConfig, n: int, seed: int, gestures: list[str] | N
 
 
 def run_streams(adapter, streams: list[gen.Stream], cfg: StreamConfig) -> dict:
-    """Pooled :func:`stream_scores` of the recogniser over ``streams``."""
-    scores = []
-    for stream in streams:  # frame step from the stream's fps; 1 s tolerance after a gesture
-        result = StreamingRecognizer(adapter, cfg).run(ArraySource(stream.frames, fps=stream.fps))
-        scores.append(stream_scores(result.events, stream, round(stream.fps), cfg.rest_label))
-    return pool_scores(scores)
+    """Pooled stream scores of the recogniser over ``streams`` (frame step from each
+    stream's fps; an event may come up to 1 s after its gesture)."""
+    return score_streams(adapter, streams, cfg, tolerance_s=1.0)[0]
 
 
 def _fmt(name: str, s: dict) -> str:

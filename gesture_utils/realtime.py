@@ -437,13 +437,14 @@ def hand_supports(label: str, hand: np.ndarray, min_frames: int, min_travel: flo
     of ``label``?  The hand must be in view (P >= 0.5) in ``min_frames`` frames at least;
     for a swipe, it must also travel ``min_travel`` in the swipe's direction, from the
     first two frames that show it to the last two."""
-    seen = np.asarray(hand, dtype=np.float64)[:, 0] >= 0.5
+    hand = np.asarray(hand, dtype=np.float64)
+    seen = hand[:, 0] >= 0.5
     if int(seen.sum()) < min_frames:
         return False
     if label not in SWIPE_DIRECTIONS:
         return True
     axis, sign = SWIPE_DIRECTIONS[label]
-    track = np.asarray(hand, dtype=np.float64)[seen, 1 + axis]
+    track = hand[seen, 1 + axis]
     k = min(2, len(track) // 2)
     return sign * (track[-k:].mean() - track[:k].mean()) >= min_travel
 
@@ -945,6 +946,20 @@ def pool_scores(scores: Sequence[Mapping[str, float]]) -> dict[str, float]:
     return {**total, "streams": len(scores), **_rates(*(total[k] for k in keys))}  # type: ignore[arg-type]
 
 
+def score_streams(model: StreamingModel, streams: Sequence[Any], cfg: StreamConfig,
+                  tolerance_s: float | None = None) -> tuple[dict[str, float], list[StreamResult]]:
+    """Run a fresh recogniser over each :class:`~gesture_utils.generation.Stream` at its own
+    frame rate; returns the pooled :func:`stream_scores` and the runs.  ``tolerance_s``:
+    how late an event may match, in seconds (default ``cfg.tolerance_frames`` frames)."""
+    runs, scores = [], []
+    for stream in streams:
+        result = StreamingRecognizer(model, cfg).run(ArraySource(stream.frames, fps=stream.fps))
+        tol = cfg.tolerance_frames if tolerance_s is None else round(tolerance_s * stream.fps)
+        runs.append(result)
+        scores.append(stream_scores(result.events, stream, tol, cfg.rest_label))
+    return pool_scores(scores), runs
+
+
 def frame_accuracy(pred: Sequence[str], truth: Sequence[str]) -> float:
     """Fraction of frames whose predicted label equals the true one."""
     if len(pred) != len(truth) or not len(truth):
@@ -1285,9 +1300,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 __all__ = [
+    "SWIPE_DIRECTIONS",
     "ArraySource",
-    "pool_scores",
-    "stream_scores",
     "ColabCameraSource",
     "EmbeddingRing",
     "EventDecider",
@@ -1309,6 +1323,7 @@ __all__ = [
     "decode_data_url",
     "event_metrics",
     "frame_accuracy",
+    "hand_supports",
     "latency_summary",
     "levenshtein",
     "load_streaming_model",
@@ -1317,7 +1332,10 @@ __all__ = [
     "mirror_label",
     "open_source",
     "plot_timeline",
+    "pool_scores",
     "record_clips",
+    "score_streams",
     "segments_from_events",
     "segments_from_frame_labels",
+    "stream_scores",
 ]

@@ -312,6 +312,35 @@ def test_recogniser_end_to_end_on_a_stream():
     assert all(0 <= d <= 10 for d in m.delays)
 
 
+def test_score_streams_runs_each_stream_at_its_fps_and_pools_the_scores():
+    from types import SimpleNamespace
+
+    from gesture_utils.realtime import pool_scores, score_streams, stream_scores
+
+    streams = []
+    for gestures, fps in ((("swipe_left", "swipe_right"), 8), (("swipe_right",), 16)):
+        frames, labels = make_stream(gestures)
+        events, start = [], None
+        for i, lab in enumerate(labels + ["no_gesture"]):
+            if lab != "no_gesture" and start is None:
+                start = i
+            if lab == "no_gesture" and start is not None:
+                events.append({"label": labels[start], "start": start, "end": i,
+                               "motion_start": start, "motion_end": i})
+                start = None
+        streams.append(SimpleNamespace(frames=frames, labels=labels, events=events, fps=fps))
+    cfg = StreamConfig(frame_step=0, window_seconds=4 * 4 / 16, ema_alpha=0.6, cooldown_frames=5)
+    pooled, runs = score_streams(FakeMotionModel(), streams, cfg, tolerance_s=0.5)
+    want = []
+    for stream, fps in zip(streams, (8, 16), strict=True):
+        rec = StreamingRecognizer(FakeMotionModel(), cfg)
+        res = rec.run(ArraySource(stream.frames, fps=fps))
+        assert rec.frame_step == {8: 2, 16: 4}[fps]  # 1 s of the window at each stream's fps
+        want.append(stream_scores(res.events, stream, round(0.5 * fps)))
+    assert pooled == pool_scores(want) and len(runs) == 2
+    assert pooled["gestures"] == 3 and pooled["streams"] == 2
+
+
 # ----------------------------------------------------------------- rejecting non-hands
 
 SKIN = (224, 172, 140)
