@@ -179,16 +179,12 @@ class TrainConfig:
     #: little on the procedural look, whose actors had arbitrary colours).
     color_aug: bool = False
     #: weight of an auxiliary loss that asks the frame encoder, for every frame, whether
-    #: the hand is in view and where (a linear probe on each frame embedding; the
-    #: generator records it in the manifest, so it costs no labelling; imported clips
-    #: without it are left out of this loss).  0 = off.  Only when the backbone trains.
-    #: Most remaining errors were still hands missed in whole scenes: every single frame
-    #: of such a `stop`, repeated, read as `no_gesture` (a one-off check).  With the
-    #: frame norm, 1.0 gave test 0.992 / 0.994 / 0.989 vs 0.972 / 0.981 / 0.978 without
-    #: it (2 threads, seeds 0-2), validation 0.990 / 0.997 / 0.997 vs 0.983 / 0.983 /
-    #: 0.993, unseen settings 0.992 / 0.991 / 0.994 vs 0.984 (seed 0).  (Before the frame
-    #: norm and colour augmentation it gave no gain: 0.978 / 0.972 / 0.981 / 0.981 /
-    #: 0.972 vs 0.978 / 0.969 / 0.983 / 0.994 / 0.969, seeds 0-4, 1 thread.)  Issue 4
+    #: the hand is in view and where: a linear probe on each frame embedding and a hand
+    #: map on each patch token (``training.hand_map_loss``).  The generator records the
+    #: hand in the manifest, so it costs no labelling; imported clips without it are left
+    #: out of this loss.  0 = off.  Only when the backbone trains.  On the photo scenes the
+    #: map lifted validation / test from 0.726 / 0.786 to 0.778 / 0.825 and weight 2 gave
+    #: no more (docs/EXPERIMENTS.md)
     hand_weight: float = 1.0
     seed: int = 0
     device: str | None = None  #: None = best available (cuda, mps, cpu)

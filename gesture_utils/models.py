@@ -31,6 +31,12 @@ scene, camera or generator changes first (colour cast, brightness, contrast); it
 measurably helped on validation sessions and on the unseen-settings set
 (``benchmarks/bench_training.py``; figures in ``ModelConfig``'s comment).
 
+Why a hand map (``ViTTemporal.hand_map``, trained by the hand loss): on the photo scenes
+the encoder's first failure is finding the hand at all; a score per patch token, asked
+in every frame which patch holds the hand, is the most local signal it can get, and it
+learned faster and further than the per-frame probe alone (docs/EXPERIMENTS.md).  It
+is used only in training.
+
 ``forward`` is ``classify_embeddings(encode_frames(x))``.  The two halves are separate
 entry points so a stream can encode each new frame once and keep the last ``T``
 embeddings (export and real-time notebooks); neither has Python control flow on tensor
@@ -618,6 +624,11 @@ class ViTTemporal(nn.Module):
             {"input_size": (3, size, size)} if size else {}, model=backbone)
         self.clip = clip_config_for(self.data_config, cfg.num_frames)
         self.hand_probe = HandProbe(self.embed_dim)
+        #: per-patch "the hand is here" scores, ``(.., P, D) -> (.., P, 1)``: a training
+        #: signal only (the hand loss), for backbones with patch tokens; None otherwise
+        self.hand_map: nn.Linear | None = None
+        if hasattr(backbone, "patch_embed") and hasattr(backbone, "forward_features"):
+            self.hand_map = nn.Linear(self.embed_dim, 1)
 
     @property
     def init_source(self) -> str:
@@ -634,6 +645,15 @@ class ViTTemporal(nn.Module):
             tokens = self.backbone.forward_features(frames)  # (B*T, prefix + P, D), normed
             feats = self.frame_pool(tokens[:, self.backbone.num_prefix_tokens:])
         return feats.unflatten(0, (B, T))
+
+    def encode_frames_and_map(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Frame embeddings ``(B, T, D)`` and the hand map's patch scores ``(B, T, P)``,
+        from one backbone pass (training with the hand loss; needs ``hand_map``)."""
+        B, T = x.shape[0], x.shape[1]
+        tokens = self.backbone.forward_features(self.frame_norm(x.flatten(0, 1)))
+        patches = tokens[:, self.backbone.num_prefix_tokens:]
+        feats = self.backbone.forward_head(tokens) if self.frame_pool is None else self.frame_pool(patches)
+        return feats.unflatten(0, (B, T)), self.hand_map(patches).squeeze(-1).unflatten(0, (B, T))
 
     def classify_embeddings(self, emb: Tensor) -> Tensor:
         """Class logits from frame embeddings: ``(B, T, D) -> (B, K)``."""

@@ -12,8 +12,9 @@ One recipe for every device:
   broken by lower loss); the test split is only scored at the end;
 * direction-aware augmentation from :mod:`gesture_utils.datasets` on the training clips;
 * ``hand_weight > 0`` (default 1): an auxiliary per-frame "is the hand in view, and
-  where" loss on the frame embeddings (the model's :class:`HandProbe`; generated data only: clips
-  whose manifest does not say where the hand is are left out of it);
+  where" loss, on the frame embeddings (the model's :class:`HandProbe`) and on every
+  patch token (its hand map, :func:`hand_map_loss`); generated data only: clips whose
+  manifest does not say where the hand is are left out of it;
 * ``freeze_backbone=True``: every clip is encoded once (plus its flipped views when
   augmenting) and only the temporal head trains on the cached frame embeddings;
 * a checkpoint written atomically after every epoch (best weights + everything needed
@@ -296,6 +297,44 @@ def hand_loss(pred: Tensor, target: Tensor) -> Tensor:
     return loss
 
 
+def hand_map_target(target: Tensor, grid: Sequence[int]) -> Tensor:
+    """What the hand map is asked, per frame: ``(N, 3)`` ``(visible, x, y)`` targets ->
+    ``(N, P + 1)`` distributions over the ``grid`` (rows, cols) of patches, row-major,
+    plus "no hand" last: a Gaussian bump (sigma half a patch) round the hand's centre,
+    or all of it on "no hand"."""
+    gh, gw = int(grid[0]), int(grid[1])
+    ys, xs = torch.meshgrid((torch.arange(gh, device=target.device) + 0.5) / gh,
+                            (torch.arange(gw, device=target.device) + 0.5) / gw, indexing="ij")
+    d2 = (xs.reshape(1, -1) - target[:, 1:2]) ** 2 + (ys.reshape(1, -1) - target[:, 2:3]) ** 2
+    seen = target[:, :1] > 0.5
+    bump = torch.exp(-d2 / (2 * (0.5 / gw) ** 2)) * seen
+    want = torch.cat([bump, (~seen).to(bump.dtype)], dim=1)
+    return want / want.sum(1, keepdim=True)
+
+
+def hand_map_loss(scores: Tensor, target: Tensor, grid: Sequence[int]) -> Tensor:
+    """Loss of the model's hand map: per frame, the patch scores ``(B, T, P)`` plus a
+    fixed 0 score for "no hand" are a softmax, asked for :func:`hand_map_target` of the
+    ``(B, T, 3)`` targets (soft-target cross-entropy).  Every patch token learns whether
+    the hand is on it.  ``NaN`` targets are left out; 0 when nothing is known."""
+    known = ~torch.isnan(target[..., 0])
+    if not bool(known.any()):
+        return scores.sum() * 0.0
+    s = scores[known]
+    logits = torch.cat([s, torch.zeros_like(s[:, :1])], dim=1)
+    return -(hand_map_target(target[known], grid) * logits.log_softmax(1)).sum(1).mean()
+
+
+def _hand_step(model: ViTTemporal, x: Tensor, hand: Tensor) -> tuple[Tensor, Tensor]:
+    """Class logits and the hand loss (probe + map) of one batch, from one backbone pass."""
+    if model.hand_map is None:
+        emb, aux = model.encode_frames(x), 0.0
+    else:
+        emb, scores = model.encode_frames_and_map(x)
+        aux = hand_map_loss(scores.float(), hand, model.backbone.patch_embed.grid_size)
+    return model.classify_embeddings(emb), aux + hand_loss(model.hand_probe(emb).float(), hand)
+
+
 def _forward(model: ViTTemporal, x: Tensor, embeddings: bool) -> Tensor:
     return model.classify_embeddings(x) if embeddings else model(x)
 
@@ -478,9 +517,7 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with _autocast(device, dtype):
                 if probe is not None and hand is not None:
-                    emb = model.encode_frames(x)
-                    logits = model.classify_embeddings(emb)
-                    aux = hand_loss(probe(emb).float(), hand.to(device))  # type: ignore[misc]
+                    logits, aux = _hand_step(model, x, hand.to(device))
                     loss = criterion(logits.float(), y) + cfg.hand_weight * aux
                 else:
                     logits = _forward(model, x, embeddings)
@@ -841,6 +878,8 @@ __all__ = [
     "fit",
     "format_record",
     "hand_loss",
+    "hand_map_loss",
+    "hand_map_target",
     "load_checkpoint",
     "lr_factor",
     "make_optimizer",

@@ -35,6 +35,7 @@ from gesture_utils.training import (
     evaluate,
     fit,
     hand_loss,
+    hand_map_loss,
     lr_factor,
     pair_accuracy,
     plot_history,
@@ -177,6 +178,38 @@ def test_the_hand_loss_changes_training_and_resumes_exactly(runs):
     assert bool(h.hand_probe.trained) and not bool(a.hand_probe.trained)
     fresh = build_model(h.cfg, h.num_classes, h.labels)
     assert not torch.equal(fresh.hand_probe.fc.weight, h.hand_probe.fc.weight)
+    # both runs start from the same weights (train seeds before it builds): the hand map
+    # moved only where the hand loss reached it
+    assert not torch.equal(a.hand_map.weight, h.hand_map.weight)
+
+
+def test_hand_map_loss_is_a_soft_cross_entropy_over_patches_and_no_hand():
+    """Against a loop over frames: a 2 x 2 grid, targets a hand at a patch centre, one
+    between patches, no hand, and an unknown frame (left out)."""
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randn(1, 4, 4, generator=g)
+    target = torch.tensor([[[1, 0.25, 0.75], [1, 0.5, 0.25], [0, 0, 0], [float("nan")] * 3]])
+    centres = [(0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)]  # row-major (x, y)
+    ref = []
+    for s, (vis, x, y) in zip(scores[0, :3], target[0, :3].tolist(), strict=True):
+        if vis:
+            want = [math.exp(-((cx - x) ** 2 + (cy - y) ** 2) / (2 * 0.25 ** 2)) for cx, cy in centres]
+            want = torch.tensor(want + [0.0])
+        else:
+            want = torch.tensor([0.0] * 4 + [1.0])
+        logp = torch.log_softmax(torch.cat([s, torch.zeros(1)]), 0)
+        ref.append(-(want / want.sum() * logp).sum())
+    assert hand_map_loss(scores, target, (2, 2)) == pytest.approx(float(torch.stack(ref).mean()), rel=1e-5)
+    # the patch under the hand wins: scores peaked there beat scores peaked elsewhere
+    right = torch.tensor([[[-9.0, -9, 9, -9]]])
+    wrong = torch.tensor([[[9.0, -9, -9, -9]]])
+    hand = torch.tensor([[[1, 0.25, 0.75]]])
+    assert hand_map_loss(right, hand, (2, 2)) < hand_map_loss(wrong, hand, (2, 2))
+    assert hand_map_loss(torch.full((1, 1, 4), -20.0), torch.zeros(1, 1, 3), (2, 2)) < 1e-6
+    nan = scores.clone().requires_grad_()
+    loss = hand_map_loss(nan, torch.full_like(target, float("nan")), (2, 2))
+    loss.backward()
+    assert loss.item() == 0 and (nan.grad == 0).all()
 
 
 def test_score_folder_pools_the_splits_it_is_given(runs, tiny_dataset, cache):
