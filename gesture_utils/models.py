@@ -635,25 +635,29 @@ class ViTTemporal(nn.Module):
         """How the backbone was initialised: pretrained, file:<name> or scratch."""
         return str(getattr(self.backbone, "init_source", "unknown"))
 
+    def _frame_tokens(self, x: Tensor) -> Tensor:
+        """``(B, T, C, H, W) -> (B*T, prefix + P, D)``: every token after the backbone's
+        final norm."""
+        return self.backbone.forward_features(self.frame_norm(x.flatten(0, 1)))
+
+    def _pool_tokens(self, tokens: Tensor) -> Tensor:
+        """``(B*T, prefix + P, D) -> (B*T, D)``: the frame embedding (the backbone's own
+        pooling, CLS, when there is no ``frame_pool``)."""
+        if self.frame_pool is None:
+            return self.backbone.forward_head(tokens)
+        return self.frame_pool(tokens[:, self.backbone.num_prefix_tokens:])
+
     def encode_frames(self, x: Tensor) -> Tensor:
         """Frame embeddings: ``(B, T, C, H, W) -> (B, T, D)``."""
-        B, T = x.shape[0], x.shape[1]
-        frames = self.frame_norm(x.flatten(0, 1))
-        if self.frame_pool is None:
-            feats = self.backbone(frames)  # the backbone's own pooling: CLS after final norm
-        else:
-            tokens = self.backbone.forward_features(frames)  # (B*T, prefix + P, D), normed
-            feats = self.frame_pool(tokens[:, self.backbone.num_prefix_tokens:])
-        return feats.unflatten(0, (B, T))
+        return self._pool_tokens(self._frame_tokens(x)).unflatten(0, x.shape[:2])
 
     def encode_frames_and_map(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Frame embeddings ``(B, T, D)`` and the hand map's patch scores ``(B, T, P)``,
         from one backbone pass (training with the hand loss; needs ``hand_map``)."""
-        B, T = x.shape[0], x.shape[1]
-        tokens = self.backbone.forward_features(self.frame_norm(x.flatten(0, 1)))
-        patches = tokens[:, self.backbone.num_prefix_tokens:]
-        feats = self.backbone.forward_head(tokens) if self.frame_pool is None else self.frame_pool(patches)
-        return feats.unflatten(0, (B, T)), self.hand_map(patches).squeeze(-1).unflatten(0, (B, T))
+        tokens = self._frame_tokens(x)
+        scores = self.hand_map(tokens[:, self.backbone.num_prefix_tokens:]).squeeze(-1)
+        return (self._pool_tokens(tokens).unflatten(0, x.shape[:2]),
+                scores.unflatten(0, x.shape[:2]))
 
     def classify_embeddings(self, emb: Tensor) -> Tensor:
         """Class logits from frame embeddings: ``(B, T, D) -> (B, K)``."""

@@ -12,7 +12,7 @@ One recipe for every device:
   broken by lower loss); the test split is only scored at the end;
 * direction-aware augmentation from :mod:`gesture_utils.datasets` on the training clips;
 * ``hand_weight > 0`` (default 1): an auxiliary per-frame "is the hand in view, and
-  where" loss, on the frame embeddings (the model's :class:`HandProbe`) and on every
+  where" loss, on the frame embeddings (the model's :class:`~gesture_utils.models.HandProbe`) and on every
   patch token (its hand map, :func:`hand_map_loss`); generated data only: clips whose
   manifest does not say where the hand is are left out of it;
 * ``freeze_backbone=True``: every clip is encoded once (plus its flipped views when
@@ -59,7 +59,6 @@ from gesture_utils.datasets import (
 from gesture_utils.errors import GestureError, input_error
 from gesture_utils.generation import TIME_REVERSED, dataset_config
 from gesture_utils.models import (
-    HandProbe,
     ViTTemporal,
     build_model,
     checkpoint_problem,
@@ -462,16 +461,14 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
     dtype = amp_dtype(device, cfg.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
-    probe: HandProbe | None = None  # the model's own, when the hand loss trains it
     trains_backbone = not (embeddings or cfg.freeze_backbone)
     wants_probe = cfg.hand_weight > 0 and trains_backbone and getattr(train_data, "with_hand", False)
     if cfg.hand_weight > 0 and trains_backbone and not wants_probe and not quiet:
         tqdm.write("no per-frame hand loss in this run (hand_weight): this dataset gives no "
                    "hand positions (generated clips do, with "
                    "GestureClipDataset(with_hand=True))")
-    if wants_probe:
-        probe = model.hand_probe
-        probe.trained.fill_(True)
+    if wants_probe:  # the hand loss trains the model's own probe (and hand map)
+        model.hand_probe.trained.fill_(True)
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg, steps_per_epoch)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
@@ -508,7 +505,7 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
         for batch in tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}", leave=False,
                           disable=quiet):
             x, y = batch[0], batch[1]
-            hand = batch[2] if probe is not None and len(batch) > 2 else None
+            hand = batch[2] if wants_probe and len(batch) > 2 else None
             if clip_aug:
                 out = augment_batch(x, y, g_aug, reverse_map, cfg.time_reverse_p, cfg.color_aug,
                                     model.clip.mean, model.clip.std, hand=hand)
@@ -516,7 +513,7 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
                 hand = out[2] if hand is not None else None
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with _autocast(device, dtype):
-                if probe is not None and hand is not None:
+                if hand is not None:
                     logits, aux = _hand_step(model, x, hand.to(device))
                     loss = criterion(logits.float(), y) + cfg.hand_weight * aux
                 else:
