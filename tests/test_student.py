@@ -2,8 +2,9 @@
 
 The committed copies must equal what tools/make_student.py builds from the teacher's
 notebooks right now (so editing a notebook without ``make student`` fails here), every
-solution must be gone, and nothing outside the exercises may depend on a solution, so
-the copies still run top to bottom (``make test`` executes them after the teacher's).
+solution must be gone (the marked part of each exercise), every exercise is followed by
+the cell that checks it, and nothing else may depend on a solution, so the copies still
+run top to bottom (``make test`` executes them after the teacher's).
 """
 
 from __future__ import annotations
@@ -72,10 +73,48 @@ def test_student_copy_hides_solutions_and_keeps_the_rest(path: Path):
         if "solution" in _tags(t):
             n_solutions += 1
             assert s.cell_type == "code" and "exercise" in _tags(s) and "solution" not in _tags(s)
-            assert s.source == make_student.PLACEHOLDER      # a comment: runs, defines nothing
+            assert s.source == make_student.blank(t.source, path.name)
+            assert "raise NotImplementedError" in s.source and make_student.BEGIN not in s.source
         else:
             assert (s.cell_type, s.source, _tags(s)) == (t.cell_type, t.source, _tags(t))
-    assert n_solutions > 0
+    assert 2 <= n_solutions <= 4, f"{path.name}: {n_solutions} exercises, want 2-4"
+
+
+def test_blank_keeps_the_signature_and_removes_only_the_marked_part():
+    source = ('def twice(x):\n    """Double it."""\n    ### BEGIN SOLUTION\n    y = x + x\n'
+              '    return y\n    ### END SOLUTION\n\nprint("kept")')
+    out = make_student.blank(source, "nb")
+    assert out.startswith('def twice(x):\n    """Double it."""\n    # Your code here')
+    assert "\n    raise NotImplementedError\n" in out and out.endswith('print("kept")')
+    assert "x + x" not in out and "return y" not in out
+    namespace: dict = {}
+    exec(out, namespace)                                     # the skeleton still runs
+    with pytest.raises(NotImplementedError):
+        namespace["twice"](2)
+    with pytest.raises(ValueError, match="nb: a `solution` cell needs"):
+        make_student.blank("y = 1", "nb")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_exercise_is_followed_by_its_check(path: Path):
+    code = [c for c in _load(path).cells if c.cell_type == "code"]
+    for i, cell in enumerate(code):
+        if "solution" in _tags(cell):
+            after = code[i + 1] if i + 1 < len(code) else nbformat.v4.new_code_cell("")
+            assert "check" in _tags(after), f"{path.name}: no `check` cell after {cell.source[:60]!r}"
+            assert "with check(" in after.source and "assert" in after.source
+
+
+def test_check_reports_an_unwritten_exercise_and_fails_a_wrong_one(capsys):
+    from gesture_utils.exercises import check
+    with check("twice"):
+        raise NotImplementedError
+    assert "`twice` is not written yet" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="off by one"), check("twice"):
+        assert 2 + 2 == 5, "off by one"
+    with check("twice"):
+        assert 2 + 2 == 4
+    assert "all checks pass" in capsys.readouterr().out
 
 
 def _names(source: str) -> tuple[set[str], set[str]]:
@@ -102,16 +141,16 @@ def _names(source: str) -> tuple[set[str], set[str]]:
 
 
 def solution_dependencies(nb) -> list[str]:
-    """Cells outside the exercises that read a name whose latest binding (in notebook
-    order) is in a solution cell: they would break, or silently change, once the
-    solutions are removed."""
+    """Cells other than exercises and their checks that read a name whose latest binding
+    (in notebook order) is in a solution cell: they would break, or silently change,
+    once the solutions are removed."""
     last_bound_by: dict[str, int] = {}
     found = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         bound, read = _names(cell.source)
-        if "solution" not in _tags(cell):
+        if not {"solution", "check"} & set(_tags(cell)):
             found += [f"cell {i} reads {name!r} from solution cell {last_bound_by[name]}"
                       for name in sorted(read) if name in last_bound_by]
         for name in bound:
@@ -131,10 +170,11 @@ def test_solution_dependency_check_can_fail():
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("x = 1\ny = 2"),
         nbformat.v4.new_code_cell("x = 10\nz = 3", metadata={"tags": ["solution"]}),
+        nbformat.v4.new_code_cell("print(x, z)", metadata={"tags": ["check"]}),  # may read them
         nbformat.v4.new_code_cell("%time print(x, y)"),           # x rebound by the solution
         nbformat.v4.new_code_cell("%timeit -n 2 -r 1 out = z + 1"),  # z read from the solution
         nbformat.v4.new_code_cell("z = 0"),
         nbformat.v4.new_code_cell("print(z)"),                    # z rebound outside: fine
     ])
-    assert solution_dependencies(nb) == ["cell 2 reads 'x' from solution cell 1",
-                                         "cell 3 reads 'z' from solution cell 1"]
+    assert solution_dependencies(nb) == ["cell 3 reads 'x' from solution cell 1",
+                                         "cell 4 reads 'z' from solution cell 1"]

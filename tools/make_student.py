@@ -1,22 +1,27 @@
 """Build the student edition of the series: ``notebooks/student/NN_*.ipynb``.
 
-Each cell tagged ``solution`` is replaced by a code cell tagged ``exercise`` that holds
-only a comment inviting the learner's own answer; outputs and execution counts are
-stripped; the Colab badge points at the student copy. ``--check`` writes nothing and
+Each cell tagged ``solution`` marks the learner's part with ``### BEGIN SOLUTION`` and
+``### END SOLUTION`` lines (nbgrader's convention); the student copy keeps the rest of
+the cell (the ``def`` line, the docstring) and puts ``raise NotImplementedError`` in the
+marked part, and the cell is tagged ``exercise``. The cell after it, tagged ``check``,
+runs the asserts inside ``gesture_utils.exercises.check``, so an unwritten exercise
+says so and the notebook still runs on. Outputs and execution counts are stripped; the
+Colab badge points at the student copy. ``--check`` writes nothing and
 exits non-zero (naming the stale files) when the committed copies differ from what
 would be built; ``tests/test_student.py`` runs the same check in-process.
 
     make student                            # (re)build the copies
     python tools/make_student.py --check    # verify they are current
 
-A student copy must still run from top to bottom, so no cell outside the exercises may
-use a name that only a solution cell defines (``tests/test_student.py`` checks this).
+A student copy must still run from top to bottom, so only ``check`` cells may use a
+name that a solution cell defines (``tests/test_student.py`` checks this).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import re
 import sys
 from pathlib import Path
 
@@ -25,7 +30,10 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "notebooks"
 TARGET = SOURCE / "student"
-PLACEHOLDER = "# Your solution here. (The teacher's edition in notebooks/ has one.)\n"
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+_REGION = re.compile(rf"^([ \t]*){BEGIN}\n.*?^[ \t]*{END}[ \t]*$", re.M | re.S)
+PLACEHOLDER = ('{indent}# Your code here (the teacher\'s edition in notebooks/ has one).\n'
+               '{indent}raise NotImplementedError')
 NOTE = ("> **Student edition.** Solutions are removed; the full notebook is "
         "`notebooks/{name}`.")
 
@@ -35,21 +43,25 @@ def _src(cell: dict) -> str:
     return "".join(s) if isinstance(s, list) else s
 
 
+def blank(source: str, where: str) -> str:
+    """``source`` with every marked solution region replaced by the placeholder."""
+    out, n = _REGION.subn(lambda m: PLACEHOLDER.format(indent=m.group(1)), source)
+    if n == 0:
+        raise ValueError(f"{where}: a `solution` cell needs {BEGIN} / {END} lines")
+    return out
+
+
 def student_copy(nb: dict, name: str) -> dict:
     """The student edition of notebook ``nb`` (a parsed .ipynb dict) named ``name``."""
     out = copy.deepcopy(nb)
     cells = []
-    for cell in out["cells"]:
+    for i, cell in enumerate(out["cells"]):
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
         tags = cell.get("metadata", {}).get("tags", [])
         if "solution" in tags:
-            new = {"cell_type": "code", "execution_count": None,
-                   "metadata": {"tags": [t for t in tags if t != "solution"] + ["exercise"]},
-                   "outputs": [], "source": PLACEHOLDER}
-            if cell.get("id"):
-                new["id"] = cell["id"]
-            cell = new
+            cell["metadata"]["tags"] = [t for t in tags if t != "solution"] + ["exercise"]
+            cell["source"] = blank(_src(cell), f"{name} cell {i}")
         cells.append(cell)
     first = cells[0]
     first["source"] = (_src(first).replace(f"notebooks/{name}", f"notebooks/student/{name}")
