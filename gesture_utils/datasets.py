@@ -787,6 +787,64 @@ def build_datasets(root: str | os.PathLike[str], clip: ClipConfig | None = None,
             for split in SPLITS}
 
 
+# --------------------------------------------------------------------------- one split
+@dataclass(frozen=True)
+class Split:
+    """The decoded clips of one split: ``clips`` uint8 ``(N, T, S, S, 3)`` RGB, ``y``
+    ``(N,)`` indices into ``labels``, and each clip's file ``paths``."""
+
+    clips: np.ndarray
+    y: np.ndarray
+    paths: list[str]
+    labels: list[str]
+
+    def inputs(self, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+        """Model inputs: float32 ``(N, T, 3, S, S)``, normalised like training."""
+        return np.stack([to_tensor(c, mean, std).numpy() for c in self.clips])
+
+
+def _balanced(records: list[ClipRecord], labels: Sequence[str], limit: int,
+              seed: int) -> list[ClipRecord]:
+    """At most ``limit`` records drawn round-robin over the classes, manifest order kept."""
+    rng = np.random.default_rng(seed)
+    queues = [[i for i in rng.permutation(len(records)) if records[i].label == c] for c in labels]
+    order = [q[k] for k in range(len(records)) for q in queues if k < len(q)]
+    return [records[i] for i in sorted(order[:limit])]
+
+
+def load_split(root: str | os.PathLike[str], split: str, clip: ClipConfig,
+               labels: Sequence[str] | None = None, limit: int | None = None,
+               seed: int = 0, progress: bool = False) -> Split:
+    """Decode every clip of ``split`` (at most ``limit``, balanced over the classes).
+
+    ``labels``: the model's classes (default: the dataset's ``labels.txt``); a clip of
+    another class raises :class:`GestureError`.  Notebooks 04 and 05 evaluate with it.
+    """
+    from tqdm.auto import tqdm
+
+    root = Path(root)
+    if not root.is_dir():
+        raise input_error(root, "dataset folder not found",
+                          "pass --data pointing at a folder with labels.txt and manifest.csv")
+    labels = list(read_labels(root) if labels is None else labels)
+    everything = load_manifest(root)
+    records = records_for(everything, split)
+    if not records:
+        present = sorted({r.split for r in everything})
+        raise input_error(root, f"no clips in split {split!r} (splits present: {present})",
+                          "choose --split from those, or regenerate the dataset with a test split")
+    unknown = sorted({r.label for r in records} - set(labels))
+    if unknown:
+        raise input_error(root, f"classes {unknown} are not labels of the model ({labels})",
+                          "evaluate the model on the dataset it was trained on")
+    if limit is not None and limit < len(records):
+        records = _balanced(records, labels, limit, seed)
+    clips = [_video.read_clip(r.path, clip.num_frames, clip.image_size)
+             for r in tqdm(records, desc=f"decode {split}", disable=not progress, leave=False)]
+    return Split(np.stack(clips), np.array([labels.index(r.label) for r in records], np.int64),
+                 [str(r.path) for r in records], labels)
+
+
 __all__ = [
     "LABELS_FILE",
     "MANIFEST_COLUMNS",
@@ -794,6 +852,7 @@ __all__ = [
     "ClipCache",
     "ClipRecord",
     "GestureClipDataset",
+    "Split",
     "augment_clip",
     "build_datasets",
     "can_flip",
@@ -804,6 +863,7 @@ __all__ = [
     "flip_label",
     "hand_targets",
     "load_manifest",
+    "load_split",
     "move_targets",
     "read_labels",
     "records_for",

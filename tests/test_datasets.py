@@ -601,3 +601,35 @@ def test_hand_targets_of_generated_clips_and_of_clips_without_params(tiny_datase
     assert np.isnan(hand_targets({}, 6)).all()
     bare = [ClipRecord(r.path, r.label, r.split, r.group) for r in records]
     assert not GestureClipDataset(bare, read_labels(tiny_dataset), CLIP).has_hand_targets
+
+
+# --------------------------------------------------------------------------- load_split
+def test_load_split_matches_the_training_preprocessing_and_balances_a_limit(tiny_dataset):
+    from gesture_utils.datasets import load_split
+
+    clip = ClipConfig(num_frames=4, image_size=16)
+    labels = read_labels(tiny_dataset)
+    split = load_split(tiny_dataset, "test", clip)
+    records = records_for(load_manifest(tiny_dataset), "test")
+    ds = GestureClipDataset(records, labels, clip)
+    assert split.clips.shape == (len(records), 4, 16, 16, 3) and split.clips.dtype == np.uint8
+    assert split.paths == [str(r.path) for r in records] and split.labels == labels
+    assert split.y.tolist() == [labels.index(r.label) for r in records]
+    x = split.inputs(clip.mean, clip.std)
+    assert x.dtype == np.float32
+    np.testing.assert_array_equal(x, np.stack([ds[i][0].numpy() for i in range(len(ds))]))
+    train = load_split(tiny_dataset, "train", clip)
+    few = load_split(tiny_dataset, "train", clip, limit=len(labels), seed=3)
+    assert sorted(few.y.tolist()) == list(range(len(labels)))       # one clip per class
+    assert set(few.paths) <= set(train.paths)
+    assert few.paths == [p for p in train.paths if p in few.paths]  # manifest order kept
+
+
+def test_load_split_names_the_folder_and_the_problem(tiny_dataset, tmp_path):
+    from gesture_utils.datasets import load_split
+
+    clip = ClipConfig(num_frames=4, image_size=16)
+    with pytest.raises(GestureError, match="dataset folder not found"):
+        load_split(tmp_path / "nowhere", "test", clip)
+    with pytest.raises(GestureError, match="not labels of the model"):
+        load_split(tiny_dataset, "test", clip, labels=["a", "b"])
