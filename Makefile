@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine (see README):
-#   make tutorial   run every notebook in order, headless (full mode)
+#   make tutorial   run every notebook in order, headless (full mode), figures kept inline
 #   make test       unit tests + every notebook in QUICK mode (what CI runs)
 # Both create .venv and install the package first when needed.
 
@@ -38,10 +38,11 @@ tutorial: $(STAMP)
 	@mkdir -p $(EXECUTED)
 	@for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb"; start=$$(date +%s); \
-	  MPLBACKEND=Agg $(BIN)/jupyter nbconvert --to notebook --execute \
+	  env -u MPLBACKEND $(BIN)/jupyter nbconvert --to notebook --execute \
 	    --ExecutePreprocessor.timeout=-1 --output-dir $(EXECUTED) "$$nb" || exit 1; \
 	  echo "   $$nb ran in $$(( $$(date +%s) - start )) s"; \
 	done
+	$(BIN)/python tools/check_executed.py $(EXECUTED)
 	@echo "Executed notebooks are in $(EXECUTED)/, models and figures in artifacts/"
 
 test: $(STAMP) lint

@@ -43,7 +43,8 @@ def test_notebook_skeleton(path: Path):
     assert re.match(rf"# {number} · \S", head), f"{path.name}: title must be '# {number} · Title'"
     badge = re.search(r"\(https://colab\.research\.google\.com/github/[^)]*\)", head)
     assert badge and f"notebooks/{path.name}" in badge.group(0), "Colab badge must link this notebook"
-    assert re.search(r"⏱ CPU ~\d+(\.\d+)? min · GPU ~\d+(\.\d+)? min", head), "missing ⏱ timing line"
+    assert re.search(r"⏱ CPU ~\d+(\.\d+)? min · GPU ~\d+(\.\d+)? min · study ~\d+ min", head), \
+        "missing ⏱ line with run times (CPU, GPU) and study time"
 
     intro = _src(cells[1])
     assert "What you will learn" in intro and "Prerequisites" in intro
@@ -58,13 +59,14 @@ def test_notebook_skeleton(path: Path):
 
     headings = [(i, _src(c).strip()) for i, c in enumerate(cells) if c["cell_type"] == "markdown"]
     idx = {}
-    for name in ("## Summary", "## Exercises", "## Further reading"):
+    for name in ("## Summary", "## Going further", "## Further reading"):
         hits = [i for i, text in headings if any(line.strip() == name for line in text.splitlines())]
         assert hits, f"{path.name}: missing '{name}'"
         idx[name] = hits[-1]
-    assert idx["## Summary"] < idx["## Exercises"] < idx["## Further reading"]
+    assert idx["## Summary"] < idx["## Going further"] < idx["## Further reading"]
+    # the exercises are core pieces inside the lesson, each before the summary
     solutions = [i for i, c in enumerate(cells) if "solution" in _tags(c)]
-    assert solutions and all(idx["## Exercises"] < i < idx["## Further reading"] for i in solutions)
+    assert solutions and all(setup_idx < i < idx["## Summary"] for i in solutions)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -118,9 +118,18 @@ def test_check_reports_an_unwritten_exercise_and_fails_a_wrong_one(capsys):
 
 
 def _names(source: str) -> tuple[set[str], set[str]]:
-    """(names a cell binds at any level, names it reads) -- IPython magics translated."""
+    """(names a cell binds in its own scope, names it reads anywhere) -- IPython magics
+    translated; a function's or comprehension's locals are not the cell's."""
     tree = ast.parse(TransformerManager().transform_cell(source))
     bound, read = set(), set()
+    local = set()                                            # a function's or comprehension's own
+    for scope in ast.walk(tree):
+        if isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef
+                      | ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            names = [n for n in ast.walk(scope) if n is not scope and isinstance(n, ast.Name)]
+            own = {n.id for n in names if isinstance(n.ctx, ast.Store)}
+            own |= {a.arg for a in ast.walk(scope) if isinstance(a, ast.arg)}
+            local |= {id(n) for n in names if n.id in own}
     for node in ast.walk(tree):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                 and node.func.attr in ("run_line_magic", "run_cell_magic")
@@ -132,6 +141,8 @@ def _names(source: str) -> tuple[set[str], set[str]]:
             b, r = _names(code)
             bound, read = bound | b, read | r
         elif isinstance(node, ast.Name):
+            if id(node) in local:
+                continue
             (bound if isinstance(node.ctx, ast.Store | ast.Del) else read).add(node.id)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             bound.add(node.name)
@@ -140,21 +151,36 @@ def _names(source: str) -> tuple[set[str], set[str]]:
     return bound, read
 
 
+def _bound_under_check(source: str) -> set[str]:
+    """Names bound inside a ``with check(...)`` block: unbound while the exercise is unwritten."""
+    tree = ast.parse(TransformerManager().transform_cell(source))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.With) and any(
+                isinstance(item.context_expr, ast.Call) and getattr(item.context_expr.func, "id", "") == "check"
+                for item in node.items):
+            for stmt in node.body:
+                out |= _names(ast.unparse(stmt))[0]
+    return out
+
+
 def solution_dependencies(nb) -> list[str]:
     """Cells other than exercises and their checks that read a name whose latest binding
-    (in notebook order) is in a solution cell: they would break, or silently change,
-    once the solutions are removed."""
+    (in notebook order) is in a solution cell, or inside a check's ``with check`` block:
+    they would break, or silently change, once the solutions are removed."""
     last_bound_by: dict[str, int] = {}
     found = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         bound, read = _names(cell.source)
-        if not {"solution", "check"} & set(_tags(cell)):
+        tags = set(_tags(cell))
+        if not {"solution", "check"} & tags:                  # a name the cell binds itself is its own
             found += [f"cell {i} reads {name!r} from solution cell {last_bound_by[name]}"
-                      for name in sorted(read) if name in last_bound_by]
+                      for name in sorted(read - bound) if name in last_bound_by]
+        under_check = _bound_under_check(cell.source) if "check" in tags else set()
         for name in bound:
-            if "solution" in _tags(cell):
+            if "solution" in tags or name in under_check:
                 last_bound_by[name] = i
             else:
                 last_bound_by.pop(name, None)
@@ -175,6 +201,9 @@ def test_solution_dependency_check_can_fail():
         nbformat.v4.new_code_cell("%timeit -n 2 -r 1 out = z + 1"),  # z read from the solution
         nbformat.v4.new_code_cell("z = 0"),
         nbformat.v4.new_code_cell("print(z)"),                    # z rebound outside: fine
+        nbformat.v4.new_code_cell("w = 1\nwith check('x'):\n    v = f(x)", metadata={"tags": ["check"]}),
+        nbformat.v4.new_code_cell("print(w, v)"),                 # v unbound if f is unwritten
     ])
     assert solution_dependencies(nb) == ["cell 3 reads 'x' from solution cell 1",
-                                         "cell 4 reads 'z' from solution cell 1"]
+                                         "cell 4 reads 'z' from solution cell 1",
+                                         "cell 8 reads 'v' from solution cell 7"]
