@@ -11,7 +11,7 @@ tested against the library version it re-derives (``tests/test_attention.py``):
 * :func:`sinusoidal_positions`, :class:`LearnedPositions` -- telling tokens apart by place.
 * :func:`patchify`, :func:`unpatchify` -- an image as a sequence of patch tokens, the
   input side of a ViT (equal to a strided ``Conv2d`` / timm ``PatchEmbed``).
-* :func:`capture_attention`, :func:`extract_attention` -- the softmax weights of every timm
+* :func:`capture_attention` -- the softmax weights of every timm
   ``Attention`` module during a forward pass (a ViT, or the temporal encoder of the
   gesture model of notebook 03), without changing the model's output.
 * :func:`attention_rollout` -- Abnar & Zuidema (2020): attention propagated through layers.
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,20 +35,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gesture_utils.errors import GestureError, input_error
+from gesture_utils.runtime import time_calls
 
-# --------------------------------------------------------------------------------------
-# Scaled dot-product attention
-# --------------------------------------------------------------------------------------
+# ---------------------------------------------------------- Scaled dot-product attention
 
 
 def _merge_masks(
     scores: Tensor, mask: Tensor | None, causal: bool
 ) -> tuple[Tensor, Tensor | None]:
-    """Apply a boolean/additive ``mask`` and the causal mask to ``scores`` (..., L, S).
-
-    Returns the masked scores and a boolean "allowed" tensor (None when nothing was
-    forbidden), used to zero rows in which every key is masked.
-    """
+    """``scores`` (..., L, S) with ``mask`` and the causal mask applied, and the boolean
+    "allowed" tensor (None when nothing was forbidden)."""
     allowed: Tensor | None = None
     L, S = scores.shape[-2], scores.shape[-1]
     if causal:
@@ -73,23 +68,11 @@ def scaled_dot_product_attention(
     causal: bool = False,
     scale: float | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Attention written out: ``softmax(q k^T * scale + mask) v``.
-
-    Args:
-        q: queries ``(..., L, d)``.
-        k: keys ``(..., S, d)``.
-        v: values ``(..., S, d_v)``.
-        mask: broadcastable to ``(..., L, S)``. Boolean: ``True`` = this key may be
-            attended to (PyTorch's SDPA convention). Float: added to the scores
-            (``-inf`` forbids).
-        causal: query ``i`` only sees keys ``0..i``.
-        scale: multiplies the scores; default ``1/sqrt(d)``.
-
-    Returns:
-        ``(out, weights)``: ``out`` ``(..., L, d_v)`` and the softmax weights
-        ``(..., L, S)`` (each row sums to 1; a row whose keys are all masked is all 0,
-        and its output is 0, as in PyTorch).
-    """
+    """Attention written out: ``softmax(q k^T * scale + mask) v`` for queries ``(..., L, d)``
+    and keys/values ``(..., S, d)``. ``mask`` broadcasts to ``(..., L, S)``: boolean with
+    True = may attend (SDPA's convention), or float, added to the scores. ``causal``: query
+    ``i`` sees keys ``0..i``; ``scale`` defaults to ``1/sqrt(d)``. Returns ``(out, weights)``;
+    a row whose keys are all masked gets weight 0 and output 0, as in PyTorch."""
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(f"q and k need the same last dim, got {q.shape[-1]} and {k.shape[-1]}")
     if k.shape[-2] != v.shape[-2]:
@@ -104,24 +87,14 @@ def scaled_dot_product_attention(
     return weights @ v, weights
 
 
-# --------------------------------------------------------------------------------------
-# Multi-head attention
-# --------------------------------------------------------------------------------------
+# ------------------------------------------------------------------ Multi-head attention
 
 
 class MultiHeadAttention(nn.Module):
-    """Multi-head attention on top of :func:`scaled_dot_product_attention` (batch first).
-
-    Parameters use the layout of ``torch.nn.MultiheadAttention`` (one packed
-    ``in_proj_weight`` of shape ``(3E, E)`` for q, k, v and an ``out_proj`` Linear), so
-    :meth:`load_from_torch` copies weights one to one.
-
-    Forward arguments follow ``nn.MultiheadAttention`` too, so either can be swapped in:
-    ``key_padding_mask`` ``(B, S)`` with ``True`` = padding (ignored) and a boolean
-    ``attn_mask`` ``(L, S)`` or ``(B*heads, L, S)`` with ``True`` = *not allowed*.
-    Note that this is the opposite of the boolean convention of
-    :func:`scaled_dot_product_attention` / ``F.scaled_dot_product_attention``.
-    """
+    """Multi-head attention on :func:`scaled_dot_product_attention`, batch first, with the
+    parameters and forward arguments of ``torch.nn.MultiheadAttention`` (so
+    :meth:`load_from_torch` copies its weights): ``key_padding_mask`` ``(B, S)`` and a
+    boolean ``attn_mask`` use True = *not allowed*, the opposite of SDPA's convention."""
 
     def __init__(self, embed_dim: int, num_heads: int, bias: bool = True) -> None:
         super().__init__()
@@ -152,12 +125,9 @@ class MultiHeadAttention(nn.Module):
         need_weights: bool = True,
         average_attn_weights: bool = True,
     ) -> tuple[Tensor, Tensor | None]:
-        """``query`` ``(B, L, E)``, ``key``/``value`` ``(B, S, E)`` (default: self-attention).
-
-        Returns ``(out (B, L, E), weights)``; weights are ``(B, L, S)`` averaged over
-        heads, ``(B, heads, L, S)`` with ``average_attn_weights=False``, or ``None``
-        when ``need_weights=False``.
-        """
+        """``query`` ``(B, L, E)``, ``key``/``value`` ``(B, S, E)`` (default: self-attention)
+        -> ``(out, weights)``, weights averaged over heads unless ``average_attn_weights``
+        is False, None when ``need_weights`` is False."""
         key = query if key is None else key
         value = key if value is None else value
         B, L, _ = query.shape
@@ -219,18 +189,13 @@ class MultiHeadAttention(nn.Module):
         return self
 
 
-# --------------------------------------------------------------------------------------
-# Positions
-# --------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------- Positions
 
 
 def sinusoidal_positions(length: int, dim: int, base: float = 10000.0) -> Tensor:
-    """Fixed sine/cosine positions of Vaswani et al. (2017), shape ``(length, dim)``.
-
-    ``P[t, 2i] = sin(t / base^(2i/dim))`` and ``P[t, 2i+1] = cos(t / base^(2i/dim))``:
-    every pair of columns is a clock turning at its own speed, so each position gets a
-    distinct code and ``P[t + k]`` is a fixed rotation of ``P[t]``.
-    """
+    """Fixed positions of Vaswani et al. (2017), ``(length, dim)``: ``P[t, 2i] =
+    sin(t / base^(2i/dim))``, ``P[t, 2i+1] = cos(...)``, so ``P[t + k]`` is a fixed
+    rotation of ``P[t]``."""
     if dim % 2:
         raise ValueError(f"dim must be even, got {dim}")
     pos = torch.arange(length, dtype=torch.float32)[:, None]          # (L, 1)
@@ -260,9 +225,7 @@ class LearnedPositions(nn.Module):
         return x + self.weight[:, :L]
 
 
-# --------------------------------------------------------------------------------------
-# Patches
-# --------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------- Patches
 
 
 def patch_grid(height: int, width: int, patch: int) -> tuple[int, int]:
@@ -273,13 +236,9 @@ def patch_grid(height: int, width: int, patch: int) -> tuple[int, int]:
 
 
 def patchify(images: Tensor, patch: int) -> Tensor:
-    """Cut images ``(B, C, H, W)`` into tokens ``(B, N, C*patch*patch)``.
-
-    Patches are numbered row by row (``N = H/patch * W/patch``); each token is its patch
-    flattened in ``(C, py, px)`` order, the order of a ``Conv2d`` weight
-    ``(D, C, patch, patch)``, so ``patchify(x) @ W.flatten(1).T + b`` equals a stride-
-    ``patch`` convolution (a ViT patch embedding).
-    """
+    """Images ``(B, C, H, W)`` -> tokens ``(B, N, C*patch*patch)``, patches row by row,
+    each flattened in ``(C, py, px)`` order, a ``Conv2d`` weight's: ``patchify(x) @
+    W.flatten(1).T + b`` is the stride-``patch`` convolution of a ViT patch embedding."""
     B, C, H, W = images.shape
     gh, gw = patch_grid(H, W, patch)
     x = images.reshape(B, C, gh, patch, gw, patch)
@@ -298,9 +257,7 @@ def unpatchify(tokens: Tensor, patch: int, height: int, width: int) -> Tensor:
     return x.reshape(B, C, height, width)
 
 
-# --------------------------------------------------------------------------------------
-# Attention maps of timm models
-# --------------------------------------------------------------------------------------
+# --------------------------------------------------------- Attention maps of timm models
 
 
 def _timm_attention_types() -> tuple[type, ...]:
@@ -314,12 +271,8 @@ _UNSET = object()
 
 @dataclass
 class AttentionCapture:
-    """What :func:`capture_attention` recorded: one entry per attention call, in call order.
-
-    ``maps[i]`` is ``(B, heads, N, N)`` (softmax weights, detached), produced by the module
-    named ``names[i]`` (its name inside the captured module). Calling the model twice
-    inside the context records twice; :meth:`clear` empties the lists.
-    """
+    """What :func:`capture_attention` recorded, one entry per attention call in call
+    order: ``maps[i]`` ``(B, heads, N, N)``, made by the module named ``names[i]``."""
 
     names: list[str] = field(default_factory=list)
     maps: list[Tensor] = field(default_factory=list)
@@ -338,24 +291,16 @@ def capture_attention(
     types: Sequence[type] | None = None,
     to_cpu: bool = True,
 ) -> Iterator[AttentionCapture]:
-    """Record the attention weights of every timm ``Attention`` inside ``module``.
-
-    timm's ``Attention`` normally calls the fused ``F.scaled_dot_product_attention``,
-    which never materialises the weights. Inside this context each such module runs its
-    explicit path (``fused_attn = False``: scores, softmax, ``attn_drop``) and a forward
-    hook on ``attn_drop`` reads the softmax weights going into it. On exit the hooks are
-    removed and ``fused_attn`` restored, even after an error. The model's output is the
-    same up to float rounding (tested).
-
-    Usage::
+    """Record the softmax weights of every timm ``Attention`` inside ``module`` (which may
+    be a part of the model you call, e.g. ``model.head``)::
 
         with capture_attention(vit) as cap:
             vit(images)
-        cap.maps  # list over layers of (B, heads, N, N)
+        cap.maps  # per layer (B, heads, N, N)
 
-    ``module`` may be a part of a bigger model (``capture_attention(model.head)``, the
-    gesture model's temporal transformer) while you call the whole model. ``types`` overrides the module classes to hook (any
-    class with a ``fused_attn`` flag and an ``attn_drop`` applied to the weights).
+    timm's fused path never stores the weights, so inside the block each module runs its
+    explicit path (``fused_attn = False``) and a hook on ``attn_drop`` reads them; on exit
+    hooks and flags are restored, even after an error. ``types``: other classes to hook.
     """
     types = tuple(types) if types is not None else _timm_attention_types()
     targets = [(name, m) for name, m in module.named_modules() if isinstance(m, types)]
@@ -391,86 +336,26 @@ def capture_attention(
                 m.fused_attn = flag
 
 
-@torch.no_grad()
-def extract_attention(
-    model: Callable[..., Any],
-    *inputs: Any,
-    module: nn.Module | None = None,
-    **kwargs: Any,
-) -> tuple[Any, list[Tensor]]:
-    """Run ``model(*inputs, **kwargs)`` without gradients and return ``(output, maps)``.
-
-    ``maps`` lists the ``(B, heads, N, N)`` weights of every timm ``Attention`` in
-    ``module`` (default: ``model`` itself, which must then be an ``nn.Module``) in call
-    order. ``model`` may be any callable, e.g. ``gesture_model.encode_frames``.
-    """
-    target = module if module is not None else model
-    if not isinstance(target, nn.Module):
-        raise GestureError("extract_attention: pass module=<the nn.Module to hook> for a plain function")
-    with capture_attention(target) as cap:
-        out = model(*inputs, **kwargs)
-    return out, list(cap.maps)
-
-
-def cls_attention_grid(weights: Tensor, grid: tuple[int, int], num_prefix_tokens: int = 1) -> Tensor:
-    """Where the CLS token looks: ``(B, heads, N, N)`` -> ``(B, heads, rows, cols)``.
-
-    Takes query row 0 (the CLS token) and the keys of the patch tokens (dropping
-    ``num_prefix_tokens`` CLS/register keys), reshaped to the patch grid. Rows no longer
-    sum to 1 when prefix keys are dropped.
-    """
-    rows, cols = grid
-    patch_w = weights[..., 0, num_prefix_tokens:]
-    if patch_w.shape[-1] != rows * cols:
-        raise ValueError(f"{patch_w.shape[-1]} patch keys do not fill a {rows}x{cols} grid")
-    return patch_w.reshape(*patch_w.shape[:-1], rows, cols)
-
-
-def attention_rollout(
-    maps: Sequence[Tensor],
-    discard_ratio: float = 0.0,
-    head_fusion: str = "mean",
-) -> Tensor:
+def attention_rollout(maps: Sequence[Tensor]) -> Tensor:
     """Attention rollout (Abnar & Zuidema, 2020): how much each output token draws on
     each *input* token after all layers.
 
-    Per layer: fuse heads (``mean``/``max``/``min``) into ``A`` ``(B, N, N)``; optionally
-    zero the smallest ``discard_ratio`` fraction of entries (never the column of token 0,
-    the CLS token); add the residual path ``(A + I) / 2`` and renormalise rows; multiply
-    the layers: ``R = A_L ... A_2 A_1``. Returns ``R`` ``(B, N, N)`` with rows summing
-    to 1; ``R[:, 0, 1:]`` is the CLS token's map over patches.
+    Per layer: the mean over heads ``A`` ``(B, N, N)``, the residual path added,
+    ``(A + I) / 2``, rows renormalised; then the product ``R = A_L ... A_1``, rows summing
+    to 1.
     """
     if not maps:
         raise ValueError("attention_rollout needs at least one attention map")
-    if not 0.0 <= discard_ratio < 1.0:
-        raise ValueError(f"discard_ratio must be in [0, 1), got {discard_ratio}")
-    fuse = {"mean": lambda a: a.mean(1), "max": lambda a: a.amax(1), "min": lambda a: a.amin(1)}
-    if head_fusion not in fuse:
-        raise ValueError(f"head_fusion must be one of {sorted(fuse)}, got {head_fusion!r}")
     result: Tensor | None = None
     for w in maps:
-        a = fuse[head_fusion](w.float())                      # (B, N, N)
-        B, N, _ = a.shape
-        if discard_ratio > 0:
-            flat = a.reshape(B, -1).clone()
-            k = int(flat.shape[1] * discard_ratio)
-            if k:
-                order = flat.argsort(dim=1)                   # smallest first
-                drop = order[:, :k]
-                keep_cls = (drop % N) == 0                    # never drop the CLS column
-                vals = flat.gather(1, drop)
-                flat.scatter_(1, drop, torch.where(keep_cls, vals, torch.zeros_like(vals)))
-            a = flat.reshape(B, N, N)
-        a = (a + torch.eye(N, dtype=a.dtype, device=a.device)) / 2
+        a = w.float().mean(1)                                 # (B, N, N)
+        a = (a + torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)) / 2
         a = a / a.sum(dim=-1, keepdim=True)
         result = a if result is None else a @ result
-    assert result is not None
     return result
 
 
-# --------------------------------------------------------------------------------------
-# Cost
-# --------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------- Cost
 
 
 @contextmanager
@@ -493,11 +378,8 @@ def _native_stderr_silenced() -> Iterator[None]:
 
 
 def peak_memory_bytes(fn: Callable[[], Any], device: str = "cpu") -> int:
-    """Peak extra memory (bytes) allocated while ``fn()`` runs.
-
-    CUDA: ``torch.cuda.max_memory_allocated``. CPU: the PyTorch profiler's allocation
-    records, summed in time order (tensors alive before the call are not counted).
-    """
+    """Peak extra memory (bytes) allocated while ``fn()`` runs: CUDA's peak counter, or on a
+    CPU the profiler's allocation records summed in time order."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -521,21 +403,6 @@ def peak_memory_bytes(fn: Callable[[], Any], device: str = "cpu") -> int:
     return int(peak)
 
 
-def time_call(fn: Callable[[], Any], repeats: int = 3, device: str = "cpu") -> float:
-    """Seconds of the fastest of ``repeats`` calls after one warm-up (the minimum is the
-    estimate least disturbed by other processes on a shared machine)."""
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def attention_cost(
     lengths: Sequence[int],
     dim: int = 64,
@@ -545,14 +412,12 @@ def attention_cost(
     device: str = "cpu",
     seed: int = 0,
 ) -> list[dict[str, float]]:
-    """Time and peak memory of self-attention for each sequence length.
-
-    Compares :func:`scaled_dot_product_attention` (materialises the ``L x L`` weights)
-    with ``F.scaled_dot_product_attention`` (fused kernels that avoid it where they can).
-    Returns one dict per length: ``length, ours_ms, torch_ms, ours_mb, torch_mb,
-    weights_mb`` (the size of one ``(batch, heads, L, L)`` float32 weight matrix).
-    """
+    """Time (p50 of ``repeats`` interleaved calls) and peak memory of self-attention per
+    sequence length: ours (stores the ``L x L`` weights) against the fused
+    ``F.scaled_dot_product_attention``. One dict per length: ``length, ours_ms,
+    torch_ms, ours_mb, torch_mb, weights_mb`` (one float32 weight matrix)."""
     gen = torch.Generator().manual_seed(seed)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else None
     rows = []
     with torch.no_grad():
         for L in lengths:
@@ -566,8 +431,8 @@ def attention_cost(
 
             rows.append({
                 "length": float(L),
-                "ours_ms": 1e3 * time_call(ours, repeats, device),
-                "torch_ms": 1e3 * time_call(theirs, repeats, device),
+                **{f"{k}_ms": t.p50_ms for k, t in time_calls(
+                    {"ours": ours, "torch": theirs}, runs=repeats, warmup=1, sync=sync).items()},
                 "ours_mb": peak_memory_bytes(ours, device) / 2**20,
                 "torch_mb": peak_memory_bytes(theirs, device) / 2**20,
                 "weights_mb": batch * heads * L * L * 4 / 2**20,
@@ -590,14 +455,11 @@ __all__ = [
     "attention_cost",
     "attention_rollout",
     "capture_attention",
-    "cls_attention_grid",
-    "extract_attention",
     "fit_exponent",
     "patch_grid",
     "patchify",
     "peak_memory_bytes",
     "scaled_dot_product_attention",
     "sinusoidal_positions",
-    "time_call",
     "unpatchify",
 ]
