@@ -1,13 +1,10 @@
 """The stream core (notebook 06): frame sources, the ring of frame embeddings, the
 decision rule and the recogniser that glues model, ring and rule together.
 
-A clip model answers "which gesture is this clip?"; a live system must answer "did a
-gesture just happen?" many times a second, and say it once. Per new frame the
-recogniser pays one encoder pass (the embedding goes into :class:`EmbeddingRing`), the
-temporal head re-reads the last ``T`` embeddings, and :class:`EventDecider` turns its
-probabilities into events. Every knob is a field of :class:`~gesture_utils.config.StreamConfig`.
-Event metrics are in :mod:`gesture_utils.evaluation`; cameras, the live view and the
-recorder in :mod:`gesture_utils.demo`.
+Per new frame: one encoder pass into :class:`EmbeddingRing`, the temporal head over the
+last ``T`` embeddings, and :class:`EventDecider` turns probabilities into events, once per
+gesture. Knobs: :class:`~gesture_utils.config.StreamConfig`. Event metrics are in
+:mod:`gesture_utils.evaluation`; cameras, live view and recorder in :mod:`gesture_utils.demo`.
 """
 
 from __future__ import annotations
@@ -39,12 +36,9 @@ def mirror_label(label: str) -> str:
 
 
 class FrameSource:
-    """An iterable of ``(H, W, 3)`` uint8 RGB frames with a ``name`` (identity) and ``fps``.
-
-    Subclasses implement :meth:`_frames`. ``mirror=True`` flips every frame horizontally,
-    ``max_frames`` stops after that many, :meth:`stop` ends a running iteration
-    (thread-safe), :meth:`close` (or ``with``) releases cameras and files.
-    """
+    """``(H, W, 3)`` uint8 RGB frames with a ``name`` (identity) and ``fps``; subclasses
+    implement :meth:`_frames`. ``mirror`` flips frames horizontally, ``max_frames`` stops
+    early, :meth:`stop` ends a running iteration, :meth:`close` (or ``with``) releases it."""
 
     def __init__(self, name: str, fps: float | None = None, mirror: bool = False,
                  max_frames: int | None = None):
@@ -317,13 +311,9 @@ class EventDecider:
 def latency_summary(encode_ms: Sequence[float | None], head_ms: Sequence[float | None],
                     total_ms: Sequence[float], starts: Sequence[float] | None = None
                     ) -> dict[str, float]:
-    """Latency figures (ms) of a run of frames; ``None``/``nan``: the stage did not run.
-
-    ``encode_*``/``head_*``: p50/p95 where the stage ran; ``work_*``: the whole step on
-    frames that ran the encoder (it must fit in a frame interval); ``mean_ms`` over all
-    frames (amortised over ``frame_step``); ``capacity_fps`` = 1000 / mean_ms; ``fps``:
-    frames per wall-clock second between step ``starts`` (``nan`` without them).
-    """
+    """Latency (ms) of a run's frames (``None``/``nan``: the stage did not run): p50/p95 of
+    ``encode``, ``head`` and ``work`` (whole steps that ran the encoder); ``mean_ms`` over
+    all frames, ``capacity_fps`` = 1000 / mean_ms, ``fps`` between step ``starts``."""
     enc, head, total = (np.asarray(x, dtype=np.float64) for x in (encode_ms, head_ms, total_ms))
     out: dict[str, float] = {}
     for name, arr in (("encode", enc[~np.isnan(enc)]), ("head", head[~np.isnan(head)]),
