@@ -48,7 +48,7 @@ from gesture_utils.config import GenerateConfig, StreamConfig  # noqa: E402
 from gesture_utils.evaluation import save_json  # noqa: E402
 from gesture_utils.models import load_checkpoint  # noqa: E402
 from gesture_utils.paths import artifacts_dir  # noqa: E402
-from gesture_utils.realtime import TorchStreamingAdapter, score_streams  # noqa: E402
+from gesture_utils.stream import TorchStreamingAdapter, score_streams  # noqa: E402
 from gesture_utils.training import score_folder  # noqa: E402
 
 GESTURES_PER_STREAM = 10  # every gesture class twice
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         pc = " ".join(f"{k}={v:.2f}" for k, v in r["per_class"].items())
         print(f"{name:<20} {r['n']:>4d} clips  acc {r['acc']:.3f}  {pc}")
 
-    adapter = TorchStreamingAdapter.from_model(model)
+    adapter = TorchStreamingAdapter(model)
     gestures = [c for c in model.labels if c != stream_cfg.rest_label]
     new = GenerateConfig(seed=101)
     held = replace(GenerateConfig(**gen.OOD_OVERRIDES), seed=202)

@@ -4,7 +4,7 @@ For every new frame of a synthetic stream, two ways to get fresh class probabili
 
 * **streaming**: one encoder pass on the new frame, the embedding goes into a ring
   buffer, one temporal-head pass over the last T embeddings
-  (:class:`gesture_utils.realtime.StreamingRecognizer` over ``NAME.encoder.onnx`` +
+  (:class:`gesture_utils.stream.StreamingRecognizer` over ``NAME.encoder.onnx`` +
   ``NAME.head.onnx``);
 * **recompute**: the clip graph ``NAME.onnx`` on the last T frames (already resized and
   normalised, so only the model is timed: the most favourable case for recomputing).
@@ -36,7 +36,7 @@ from gesture_utils.config import GenerateConfig, StreamConfig
 from gesture_utils.generation import render_stream
 from gesture_utils.inference import OnnxGestureClassifier, normalize
 from gesture_utils.paths import artifacts_dir
-from gesture_utils.realtime import StreamingRecognizer, load_streaming_model
+from gesture_utils.stream import StreamingRecognizer, load_streaming_model
 from gesture_utils.video import resize_frame
 
 

@@ -16,9 +16,10 @@ module                  what it holds                               notebook
 ``training``            training loop, checkpoints                  03
 ``export``              ONNX export (clip + streaming), INT8        04
 ``inference``           torch-free ONNX classifier                  04
-``evaluation``          metrics, confusion matrices                 05
+``evaluation``          metrics, confusion matrices; event metrics  05, 06
 ``benchmark``           latency measurement                         05
-``realtime``            streaming recogniser, sources               06
+``stream``              sources, ring, decision rule, recogniser    06
+``demo``                cameras, live view, recorder                06
 ======================  ==========================================  ========
 
 Importing the package is cheap: heavy dependencies load with the stage that needs them.

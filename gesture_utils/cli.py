@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "benchmark": ("gesture_utils.benchmark", "latency of PyTorch vs ONNX fp32 vs INT8"),
     "export": ("gesture_utils.export", "export a checkpoint to ONNX (clip + streaming, INT8)"),
     "predict": ("gesture_utils.inference", "classify clips with an exported ONNX model"),
-    "stream": ("gesture_utils.realtime", "recognise gestures live from a camera, video or frames"),
+    "stream": ("gesture_utils.stream", "recognise gestures live from a camera, video or frames"),
     "import-jester": ("gesture_utils.importers", "import Jester-style clips into the dataset layout"),
 }
 

@@ -577,3 +577,141 @@ def _run(args: argparse.Namespace) -> int:
         for kind, path in saved.items():
             print(f"saved {kind}: {path}")
     return 0
+
+
+# --------------------------------------------------------------------------- events (notebook 06)
+@dataclass(frozen=True)
+class Segment:
+    """A true gesture on source frames ``start <= f < end``; delays count from ``onset``
+    (where its motion begins; default ``start``)."""
+
+    label: str
+    start: int
+    end: int
+    onset: int | None = None
+
+
+def segments_from_frame_labels(frame_labels: Sequence[str],
+                               rest_label: str = "no_gesture") -> list[Segment]:
+    """Runs of equal non-rest labels in a per-frame label list."""
+    out, start = [], 0
+    for i in range(1, len(frame_labels) + 1):
+        if i == len(frame_labels) or frame_labels[i] != frame_labels[start]:
+            if frame_labels[start] != rest_label:
+                out.append(Segment(str(frame_labels[start]), start, i))
+            start = i
+    return out
+
+
+def segments_from_events(events: Sequence[Mapping[str, Any]]) -> list[Segment]:
+    """Segments of a :class:`~gesture_utils.generation.Stream`'s events (``label``,
+    ``start``, ``end``, optional ``motion_start``)."""
+    return [Segment(str(e["label"]), int(e["start"]), int(e["end"]),
+                    None if e.get("motion_start") is None else int(e["motion_start"]))
+            for e in events]
+
+
+def levenshtein(a: Sequence[Any], b: Sequence[Any]) -> int:
+    """Edit distance (insertions, deletions, substitutions, each cost 1) between sequences."""
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
+        cur = [i]
+        for j, y in enumerate(b, start=1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
+
+
+@dataclass(frozen=True)
+class EventMetrics:
+    """Event scores of one stream (:func:`event_metrics`): ``delays`` are event frame -
+    gesture onset per match; ``levenshtein_accuracy`` is 1 - edit distance / true gestures
+    (below 0 with many false alarms); ``wrong_label`` counts unmatched events inside
+    another class's gesture."""
+
+    tp: int
+    fp: int
+    fn: int
+    precision: float
+    recall: float
+    f1: float
+    delays: tuple[int, ...]
+    mean_delay: float
+    levenshtein: int
+    levenshtein_accuracy: float
+    wrong_label: int
+
+
+def match_events(events: Sequence[Any], segments: Sequence[Segment],
+                 tolerance: int) -> list[tuple[int, int]]:
+    """Pairs ``(event index, segment index)``: each event (a ``GestureEvent``), in time
+    order, takes the earliest unmatched same-class segment whose ``[start, end + tolerance)``
+    holds its frame."""
+    used: set[int] = set()
+    pairs = []
+    for ei in sorted(range(len(events)), key=lambda i: events[i].frame):
+        ev = events[ei]
+        si = next((si for si, seg in enumerate(segments) if si not in used and seg.label == ev.label
+                   and seg.start <= ev.frame < seg.end + tolerance), None)
+        if si is not None:
+            used.add(si)
+            pairs.append((ei, si))
+    return pairs
+
+
+def event_metrics(events: Sequence[Any], truth: Sequence[Segment] | Sequence[str],
+                  tolerance: int, rest_label: str = "no_gesture") -> EventMetrics:
+    """Score ``events`` against ``truth`` (segments, or one label per frame): ``tp`` events
+    matched (:func:`match_events`), ``fp`` the others, ``fn`` gestures never matched."""
+    segments = (segments_from_frame_labels(list(truth), rest_label)  # type: ignore[arg-type]
+                if len(truth) and isinstance(truth[0], str) else list(truth))
+    pairs = match_events(events, segments, tolerance)
+    tp, fp, fn = len(pairs), len(events) - len(pairs), len(segments) - len(pairs)
+    precision = tp / len(events) if events else 0.0
+    recall = tp / len(segments) if segments else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    delays = tuple(int(events[e].frame - (segments[s].start if segments[s].onset is None else segments[s].onset)) for e, s in pairs)
+    matched = {e for e, _ in pairs}
+    wrong = sum(1 for i, ev in enumerate(events) if i not in matched and any(
+        seg.start <= ev.frame < seg.end + tolerance and seg.label != ev.label for seg in segments))
+    dist = levenshtein([ev.label for ev in sorted(events, key=lambda e: e.frame)],
+                       [seg.label for seg in segments])
+    lev_acc = 1.0 - dist / len(segments) if segments else float(not events)
+    return EventMetrics(tp, fp, fn, precision, recall, f1, delays,
+                        float(np.mean(delays)) if delays else float("nan"), dist, lev_acc, wrong)
+
+
+def stream_scores(events: Sequence[Any], stream: Any, tolerance: int,
+                  rest_label: str = "no_gesture") -> dict[str, float]:
+    """What the series reports for one :class:`~gesture_utils.generation.Stream` (counts,
+    precision, recall, F1, Levenshtein accuracy, false events per minute, seconds from a
+    gesture's motion end to its event): :func:`pool_scores` of it alone."""
+    segments = segments_from_events(stream.events)
+    m = event_metrics(events, segments, tolerance, rest_label)
+    after_end = sum(events[e].frame - stream.events[s].get("motion_end", segments[s].end)
+                    for e, s in match_events(events, segments, tolerance))
+    return pool_scores([{"tp": m.tp, "fp": m.fp, "fn": m.fn, "levenshtein": m.levenshtein,
+                         "gestures": len(segments), "minutes": len(stream.labels) / stream.fps / 60,
+                         "delay_sum_s": after_end / stream.fps}])
+
+
+def pool_scores(scores: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """:func:`stream_scores` of several streams in one: counts and minutes add up, the rates
+    come from the sums."""
+    keys = ("tp", "fp", "fn", "levenshtein", "gestures", "minutes", "delay_sum_s")
+    t = {k: sum(s[k] for s in scores) for k in keys}
+    tp, fp, fn, gestures, minutes = t["tp"], t["fp"], t["fn"], t["gestures"], t["minutes"]
+    p = tp / (tp + fp) if tp + fp else float(gestures == 0)
+    r = tp / (tp + fn) if tp + fn else 1.0
+    return {**t, "streams": len(scores), "precision": p, "recall": r,
+            "f1": 2 * p * r / (p + r) if p + r else 0.0,
+            "fp_per_min": fp / minutes if minutes else float("nan"),
+            "levenshtein_accuracy": 1 - t["levenshtein"] / gestures if gestures else float(tp + fp == 0),
+            "delay_after_end_s": t["delay_sum_s"] / tp if tp else float("nan")}
+
+
+def frame_accuracy(pred: Sequence[str], truth: Sequence[str]) -> float:
+    """Fraction of frames whose predicted label equals the true one."""
+    if len(pred) != len(truth) or not len(truth):
+        raise GestureError(f"need equal, non-empty label lists, got {len(pred)} and {len(truth)}")
+    return float(np.mean([p == t for p, t in zip(pred, truth, strict=True)]))

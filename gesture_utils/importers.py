@@ -11,7 +11,7 @@ Two ways in, both ending in the layout every notebook reads (see the data contra
   ``id;label`` rows.  Class names are mapped to ours (``"Swiping Left" -> swipe_left``)
   and splits come from :func:`gesture_utils.splits.assign_splits`.
 * :func:`write_dataset_index` writes ``labels.txt`` + ``manifest.csv`` for clips you made
-  yourself (the webcam recorder in :mod:`gesture_utils.realtime` uses it).
+  yourself (the webcam recorder in :mod:`gesture_utils.demo` uses it).
 
 Direction convention: our ``swipe_left`` means the hand moves towards the *left edge of
 the image*.  Check a few imported clips of a public dataset before trusting its names:

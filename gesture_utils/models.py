@@ -587,7 +587,7 @@ class HandProbe(nn.Module):
     A linear probe, so what it needs must be in the embedding itself.  Training asks it
     for the generator's hand track (``TrainConfig.hand_weight``, notebook 03); streaming
     asks it whether a hand is in view and where it went before an event may fire
-    (:class:`~gesture_utils.realtime.EventDecider`, notebook 06).  ``trained`` says
+    (:class:`~gesture_utils.stream.EventDecider`, notebook 06).  ``trained`` says
     whether a hand loss ever reached it: an untrained probe is never asked.
     """
 

@@ -1,9 +1,8 @@
-"""Real-time recognition (gesture_utils.realtime): sources, streaming = clip inference,
-stable decisions, mirroring, online metrics, live view and recorder — no camera needed."""
+"""The stream core (gesture_utils.stream): sources, streaming = clip inference, stable
+decisions, mirroring, latency, the ONNX path and the CLI -- no camera needed."""
 
 from __future__ import annotations
 
-import csv
 from dataclasses import replace
 
 import cv2
@@ -12,35 +11,25 @@ import pytest
 
 from gesture_utils.config import StreamConfig
 from gesture_utils.errors import GestureError
-from gesture_utils.realtime import (
+from gesture_utils.evaluation import event_metrics, frame_accuracy
+from gesture_utils.stream import (
     ArraySource,
     EmbeddingRing,
     EventDecider,
-    FolderSource,
-    GestureEvent,
-    LatencyStats,
-    LiveView,
-    Segment,
+    PathSource,
+    RunningLatency,
     StreamingRecognizer,
-    VideoFileSource,
-    decode_data_url,
-    event_metrics,
-    frame_accuracy,
     hand_supports,
-    levenshtein,
-    match_events,
+    latency_summary,
     mirror_label,
     open_source,
-    record_clips,
-    segments_from_events,
-    segments_from_frame_labels,
 )
 from gesture_utils.video import read_frames, write_video
 
 LABELS = ["swipe_left", "swipe_right", "no_gesture"]
 
 
-# --------------------------------------------------------------------------- fakes
+# ---------------------------------------------------------------------- fakes
 
 
 class FakeMotionModel:
@@ -104,7 +93,7 @@ CFG = StreamConfig(frame_step=1, ema_alpha=1.0, enter_threshold=0.6, exit_thresh
                    min_consecutive=1, cooldown_frames=0)
 
 
-# --------------------------------------------------------------------------- sources
+# -------------------------------------------------------------------- sources
 
 
 def test_sources_file_folder_iterator_array(tmp_path):
@@ -117,11 +106,12 @@ def test_sources_file_folder_iterator_array(tmp_path):
 
     from_file = list(open_source(video))
     np.testing.assert_array_equal(np.stack(from_file), read_frames(video))  # same decoder
-    assert isinstance(open_source(str(video)), VideoFileSource)
-    assert open_source(video).fps == pytest.approx(12)
+    from_str = open_source(str(video), fps=30)
+    assert isinstance(from_str, PathSource) and from_str.path == video
+    assert from_str.fps == pytest.approx(12) == open_source(video).fps  # the file's own fps
 
     src = open_source(folder, fps=12)
-    assert isinstance(src, FolderSource)
+    assert isinstance(src, PathSource) and src.path == folder and src.fps == 12
     np.testing.assert_array_equal(np.stack(list(src)), frames)  # natural order 2 < 10
 
     np.testing.assert_array_equal(np.stack(list(open_source(iter(list(frames))))), frames)
@@ -162,7 +152,7 @@ def test_mirror_flips_frames_and_swaps_left_right():
     assert mirror_label("swipe_up") == "swipe_up" and mirror_label("swipe_right") == "swipe_left"
 
 
-# --------------------------------------------------------------------------- streaming
+# ------------------------------------------------------------------ streaming
 
 
 def test_ring_buffer_order_and_padding():
@@ -199,12 +189,12 @@ def test_streaming_equals_clip_inference_on_the_same_window():
     from gesture_utils.config import ModelConfig
     from gesture_utils.datasets import to_tensor
     from gesture_utils.models import build_model
-    from gesture_utils.realtime import TorchStreamingAdapter
+    from gesture_utils.stream import TorchStreamingAdapter
     from gesture_utils.video import resize_frame
 
     torch.manual_seed(0)
     net = build_model(ModelConfig(num_frames=4, temporal_depth=1), 3, labels=LABELS).eval()
-    model = TorchStreamingAdapter.from_model(net)
+    model = TorchStreamingAdapter(net)
     assert model.labels == LABELS and model.num_frames == 4 == net.clip.num_frames
     T, S, c, step = 4, net.clip.image_size, net.clip, 2
     frames, _ = make_stream(("swipe_right",), idle=2, length=8, size=40)
@@ -243,7 +233,7 @@ def test_reset_on_source_change():
     assert rec.step(b[0], source_id="B").frame_index == len(b)
 
 
-# --------------------------------------------------------------------------- decisions
+# ------------------------------------------------------------------ decisions
 
 
 def _run(decider, probs_seq):
@@ -315,7 +305,8 @@ def test_recogniser_end_to_end_on_a_stream():
 def test_score_streams_runs_each_stream_at_its_fps_and_pools_the_scores():
     from types import SimpleNamespace
 
-    from gesture_utils.realtime import pool_scores, score_streams, stream_scores
+    from gesture_utils.evaluation import pool_scores, stream_scores
+    from gesture_utils.stream import score_streams
 
     streams = []
     for gestures, fps in ((("swipe_left", "swipe_right"), 8), (("swipe_right",), 16)):
@@ -341,7 +332,7 @@ def test_score_streams_runs_each_stream_at_its_fps_and_pools_the_scores():
     assert pooled["gestures"] == 3 and pooled["streams"] == 2
 
 
-# ----------------------------------------------------------------- rejecting non-hands
+# -------------------------------------------------------- rejecting non-hands
 
 SKIN = (224, 172, 140)
 
@@ -403,38 +394,11 @@ def test_decisions_need_a_hand_moving_the_way_of_the_swipe():
     assert d.update(L_, 2, hand=hand).label == "swipe_left"
 
 
-# --------------------------------------------------------------------------- metrics
-
-
-def test_levenshtein_known_values():
-    assert levenshtein("kitten", "sitting") == 3
-    assert levenshtein([], ["a", "b"]) == 2
-    assert levenshtein(["a", "b", "c"], ["a", "c"]) == 1
-    assert levenshtein(["l", "r"], ["r", "l"]) == 2
-
-
-def test_segments_and_event_metrics_known_values():
-    truth = ["n"] * 3 + ["L"] * 4 + ["n"] * 2 + ["R"] * 3 + ["n"] * 3 + ["L"] * 2
-    segs = segments_from_frame_labels(truth, rest_label="n")
-    assert segs == [Segment("L", 3, 7), Segment("R", 9, 12), Segment("L", 15, 17)]
-    events = [GestureEvent("L", 5, 0.9),    # TP, delay 2
-              GestureEvent("L", 6, 0.9),    # duplicate -> FP
-              GestureEvent("L", 11, 0.9),   # wrong class inside R -> FP, wrong_label
-              GestureEvent("L", 18, 0.9)]   # within tolerance 2 after L ends at 17 -> TP
-    m = event_metrics(events, segs, tolerance=2)
-    assert (m.tp, m.fp, m.fn, m.wrong_label) == (2, 2, 1, 1)
-    assert m.precision == 0.5 and m.recall == pytest.approx(2 / 3)
-    assert m.f1 == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
-    assert m.delays == (2, 3) and m.mean_delay == 2.5
-    assert m.levenshtein == 2 and m.levenshtein_accuracy == pytest.approx(1 / 3)  # LLLL vs LRL
-    assert event_metrics(events, truth, tolerance=2, rest_label="n") == m  # per-frame labels
-    assert match_events([GestureEvent("L", 20, 1.0)], segs, tolerance=2) == []
-    onset = segments_from_events([{"label": "L", "start": 3, "end": 7, "motion_start": 4}])
-    assert event_metrics([GestureEvent("L", 5, 1.0)], onset, tolerance=0).delays == (1,)
+# -------------------------------------------------------------------- latency
 
 
 def test_latency_stats_fps():
-    s = LatencyStats(window=10)
+    s = RunningLatency(window=10)
     for i in range(5):
         s.add(start=i * 0.1, encode_ms=2.0, head_ms=1.0 if i % 2 else None, total_ms=4.0)
     assert s.fps == pytest.approx(10.0)
@@ -445,8 +409,6 @@ def test_latency_stats_fps():
 
 
 def test_latency_summary_separates_work_frames_from_skipped_ones():
-    from gesture_utils.realtime import latency_summary
-
     lat = latency_summary([5.0, None, None, 7.0], [1.0, None, None, None], [9.0, 0.1, 0.1, 8.0])
     assert lat["encode_p50_ms"] == 6.0 and lat["head_p50_ms"] == 1.0
     assert lat["work_p50_ms"] == 8.5                 # only frames that ran the encoder
@@ -454,87 +416,7 @@ def test_latency_summary_separates_work_frames_from_skipped_ones():
     assert lat["capacity_fps"] == pytest.approx(4000 / 17.2) and np.isnan(lat["fps"])
 
 
-# --------------------------------------------------------------------------- notebook helpers
-
-
-def test_live_view_falls_back_to_a_file_and_draws(tmp_path):
-    frames, _ = make_stream(("swipe_left",))
-    video = write_video(tmp_path / "fallback.mp4", frames, fps=24)
-    rec = StreamingRecognizer(FakeMotionModel(), CFG)
-    view = LiveView(rec, source=tmp_path / "no_camera_here.mp4", fallback=video, mirror=True,
-                    realtime_fallback=False)
-    res = view.launch()  # the fallback runs in the foreground, never mirrored
-    assert view.fell_back and view.result is res
-    assert "no camera" in view.source_note.value and "fallback.mp4" in view.source_note.value
-    assert [e.label for e in res.events] == ["swipe_left"] == [e.label for e in view.events]
-    assert "swipe_left" in view.log.value and view.image.value[:2] == b"\xff\xd8"  # a JPEG
-    assert view.bars["no_gesture"].value == pytest.approx(res.smoothed[-1, 2])
-    with pytest.raises(GestureError):
-        LiveView(rec, source=tmp_path / "nope.mp4", fallback=None).run()
-
-
-def test_live_view_start_stop_in_a_thread():
-    import itertools
-    import time
-
-    frames, _ = make_stream(("swipe_left",))
-    endless = itertools.cycle(frames)  # like a camera: only stop() ends it
-    view = LiveView(StreamingRecognizer(FakeMotionModel(), CFG), source=endless, mirror=True,
-                    realtime_fallback=False)
-    view.start()
-    time.sleep(0.2)
-    view.stop()
-    assert view._thread is None and "stopped" in view.status.value
-    assert not view.fell_back and "(mirrored)" in view.source_note.value
-    assert view.result is not None and view.result.num_frames > 0
-    assert {e.label for e in view.events} == {"swipe_right"}  # mirrored left swipes
-    timed = LiveView(StreamingRecognizer(FakeMotionModel(), CFG), source=itertools.cycle(frames),
-                     max_seconds=0.2)
-    t0 = time.perf_counter()
-    assert timed.launch(background=False).num_frames > 0 and time.perf_counter() - t0 < 5
-
-
-def test_decode_data_url_round_trip():
-    import base64
-
-    img = np.zeros((8, 10, 3), np.uint8)
-    img[:, :5] = (255, 0, 0)  # red in RGB
-    ok, png = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-    url = "data:image/png;base64," + base64.b64encode(png.tobytes()).decode()
-    np.testing.assert_array_equal(decode_data_url(url), img)
-    with pytest.raises(GestureError, match="camera"):
-        decode_data_url("")
-
-
-def test_record_clips_writes_dataset_layout(tmp_path):
-    from gesture_utils.splits import check_no_group_leak
-
-    frames, _ = make_stream(("swipe_left",) * 12, idle=0, length=10)
-    messages = []
-    out = record_clips(ArraySource(frames, fps=10), tmp_path / "mine", ["wave", "stop"],
-                       clips_per_class=3, seconds=0.5, countdown_s=0.5,
-                       on_message=messages.append, val_fraction=0.3, test_fraction=0.3)
-    assert (out / "labels.txt").read_text().split() == ["wave", "stop"]
-    with (out / "manifest.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    assert [r["path"] for r in rows[:2]] == ["wave/wave_me_000.mp4", "stop/stop_me_000.mp4"]
-    assert {r["split"] for r in rows} == {"train", "val", "test"}
-    check_no_group_leak(rows)
-    # countdown frames are dropped, then 5 frames are recorded: clip 0 = frames 5..9
-    np.testing.assert_allclose(read_frames(out / rows[0]["path"]).astype(float),
-                               frames[5:10].astype(float), atol=40)
-    assert any("get ready for 'stop'" in m for m in messages)
-    from gesture_utils.datasets import load_manifest
-
-    assert [r.group for r in load_manifest(out)][:2] == ["me-round000"] * 2
-    with pytest.raises(GestureError, match="already holds"):
-        record_clips(frames, out, ["wave"], clips_per_class=1, seconds=0.1, countdown_s=0)
-    with pytest.raises(GestureError, match="ended after"):
-        record_clips(frames[:8], tmp_path / "short", ["a", "b"], clips_per_class=2,
-                     seconds=0.5, fps=10, countdown_s=0, on_message=None)
-
-
-# --------------------------------------------------------------------------- ONNX path
+# ---------------------------------------------------------- ONNX path and CLI
 
 
 def _tiny_onnx(folder, T=4, S=8, D=5, K=3, labels=LABELS):
@@ -585,7 +467,7 @@ def _tiny_onnx(folder, T=4, S=8, D=5, K=3, labels=LABELS):
 
 def test_onnx_streaming_equals_onnx_clip_on_the_same_window(tmp_path):
     from gesture_utils.inference import OnnxGestureClassifier
-    from gesture_utils.realtime import load_streaming_model
+    from gesture_utils.stream import load_streaming_model
 
     prefix = _tiny_onnx(tmp_path)
     model = load_streaming_model(str(prefix) + ".encoder.onnx")
