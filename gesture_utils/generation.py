@@ -1072,40 +1072,11 @@ MANIFEST_COLUMNS = ("path", "label", "split", "group", "params")
 _RUNTIME_FIELDS = ("workers",)
 
 
-#: What :func:`sample_clip_params` draws, as a number stored in ``config.json`` (and so in
-#: every checkpoint's ``dataset_config``): 1 = v0.1.0, 2 = v0.2.0 (idle-hand no_gesture
-#: clips), 3 = idle hands in view for at most half the clip, 4 = photo scenes.  Bump it with
-#: ``GOLDEN_PARAMS`` in tests/test_generation.py: older folders are then regenerated and
-#: models trained on them are named and skipped by notebooks 04-06 -- all of them, even
-#: the few whose clips happen not to change (e.g. ``idle_hand_fraction=0``): simple and safe.
-SAMPLER_VERSION = 4
-
-
 def _content_config(cfg: GenerateConfig) -> dict[str, Any]:
     d = to_dict(cfg)
     for k in _RUNTIME_FIELDS:
         d.pop(k, None)
-    d["sampler_version"] = SAMPLER_VERSION
     return d
-
-
-def older_version(stored: Any, want: Mapping[str, Any]) -> str | None:
-    """Why the dataset settings ``stored`` are ``want``'s (both :func:`dataset_config`
-    dicts) as written by an older version of this module -- a setting added since is
-    missing, or an older sampler -- else None.  :func:`generate_dataset` regenerates such
-    a folder; :func:`gesture_utils.models.checkpoint_problem` names such a model."""
-    if not isinstance(stored, Mapping):
-        return None
-    old, now = stored.get("sampler_version", 1), want.get("sampler_version", SAMPLER_VERSION)
-    if not (set(stored) <= set(want) and isinstance(old, int) and isinstance(now, int) and old <= now
-            and all(stored[k] == want[k] for k in stored if k != "sampler_version")):
-        return None
-    missing = sorted(set(want) - set(stored) - {"sampler_version"})
-    if missing:
-        return f"no {', '.join(missing)} setting"
-    if old < now:
-        return f"sampler version {stored.get('sampler_version', 'not recorded')}, now {now}"
-    return None
 
 
 def dataset_config(source: GenerateConfig | str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -1153,37 +1124,10 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _same_sampler(out_dir: Path, cfg: GenerateConfig, rows: list[dict[str, str]]) -> bool:
-    """Re-draw the session and parameters of the first clip of each class and compare
-    them with ``sessions.json`` / the manifest: False for a dataset written by a version
-    of this module that samples differently (same settings, other data)."""
-    sessions = _read_json(out_dir / SESSIONS)
-    if not isinstance(sessions, dict):
-        return False
-    seen: set[str] = set()
-    try:
-        for row in rows:
-            label = row["label"]
-            if label in seen:
-                continue
-            seen.add(label)
-            s = int(row["group"].lstrip("s"))
-            k = int(Path(row["path"]).stem.rsplit("_", 1)[1]) - s * cfg.group_size
-            session = sample_session(session_rng(cfg, s), cfg)
-            params = sample_clip_params(label, clip_rng(cfg, s, label, k), cfg, session)
-            if (json.loads(json.dumps(session)) != sessions.get(row["group"])
-                    or json.loads(json.dumps(params)) != json.loads(row["params"])):
-                return False
-    except (KeyError, IndexError, ValueError, GestureError):
-        return False
-    return True
-
-
 def is_complete(out_dir: Path, cfg: GenerateConfig) -> bool:
     """True if ``out_dir`` holds a finished dataset generated with ``cfg``: config.json
     matches, labels.txt lists the classes, the manifest (written last) has every clip,
-    every clip file exists, and the first clip of each class has the parameters this
-    version of the generator draws (so data from an older generator is regenerated)."""
+    and every clip file exists."""
     out_dir = Path(out_dir)
     if not (out_dir / MANIFEST).is_file():
         return False
@@ -1197,9 +1141,13 @@ def is_complete(out_dir: Path, cfg: GenerateConfig) -> bool:
         return False
     if labels != list(cfg.classes) or len(rows) != cfg.clips_per_class * len(cfg.classes):
         return False
-    if not all((out_dir / r["path"]).is_file() for r in rows if r.get("path")):
-        return False
-    return _same_sampler(out_dir, cfg, rows)
+    return all((out_dir / r["path"]).is_file() for r in rows if r.get("path"))
+
+
+def _differences(stored: Mapping[str, Any], cfg: GenerateConfig) -> str:
+    want = _content_config(cfg)
+    keys = sorted(k for k in set(stored) | set(want) if stored.get(k) != want.get(k))
+    return ", ".join(f"{k}={stored.get(k)!r}, now {want.get(k)!r}" for k in keys[:3])
 
 
 def _looks_generated(out_dir: Path) -> bool:
@@ -1255,11 +1203,9 @@ def generate_dataset(out_dir: str | os.PathLike[str], cfg: GenerateConfig = DEFA
     complete.  Splits are by session (group), stratified (:func:`assign_splits`).
 
     Returns at once when ``out_dir`` already holds a complete dataset made with the same
-    ``cfg`` (:func:`is_complete`); ``overwrite=True`` regenerates.  A dataset with the
-    same ``cfg`` that is stale (written by an older version of this module,
-    :data:`SAMPLER_VERSION`) is regenerated, with a note, and so is an incomplete one (no
-    manifest yet: an interrupted run, whatever its settings); a complete one made with
-    other settings needs ``overwrite=True``.
+    ``cfg`` (:func:`is_complete`); ``overwrite=True`` regenerates.  A dataset made with
+    other settings, or an incomplete one, is regenerated (with a one-line note for the
+    former).
     Raises :class:`GestureError` rather than touch a folder that holds something else.
     Notebook 01.
     """
@@ -1274,14 +1220,8 @@ def generate_dataset(out_dir: str | os.PathLike[str], cfg: GenerateConfig = DEFA
             raise input_error(out_dir, "folder is not empty and holds no generated dataset",
                               "choose a new or empty output folder")
         stored = _read_json(out_dir / CONFIG)
-        older = older_version(stored, _content_config(cfg))
-        if older:
-            print(f"{out_dir}: made by an older version of the package ({older}) - regenerating it")
-        complete_other = ((out_dir / MANIFEST).is_file() and not older
-                          and stored != _content_config(cfg))
-        if complete_other and not overwrite:
-            raise input_error(out_dir, "holds a dataset generated with other settings",
-                              "pass overwrite=True (CLI: --overwrite) or choose another folder")
+        if isinstance(stored, dict) and stored != _content_config(cfg):
+            print(f"{out_dir}: made with other settings ({_differences(stored, cfg)}) - regenerating it")
         _clear(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_text_atomic(out_dir / CONFIG, json.dumps(_content_config(cfg), indent=2) + "\n")
@@ -1351,12 +1291,7 @@ def standard_dataset(quick: bool | None = None, progress: bool = True,
     ``data_dir()/"synthetic"`` with :func:`standard_config`, or
     ``data_dir()/"synthetic_quick"`` in QUICK mode.  Returns its root.  ``name`` and
     ``overrides`` give a variant in its own folder (``name`` or ``name_quick``), e.g.
-    notebook 03's ``standard_dataset(name="synthetic_overlay", text_overlay=True)``.
-
-    As with :func:`generate_dataset`, a folder written by an older version of the package
-    is regenerated, with a note, and one generated with other settings (e.g.
-    ``gesture-utils generate --clips-per-class 500`` into the same folder) is refused:
-    pass ``overwrite=True``."""
+    notebook 03's ``standard_dataset(name="synthetic_overlay", text_overlay=True)``."""
     from gesture_utils.paths import data_dir
     from gesture_utils.runtime import is_quick
 
@@ -1482,7 +1417,6 @@ __all__ = [
     "hand_track",
     "fidget_path",
     "idle_hand_path",
-    "older_version",
     "is_complete",
     "load_sessions",
     "mirror_params",
