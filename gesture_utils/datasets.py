@@ -28,12 +28,9 @@ follows ``(seed, epoch)``.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
-import uuid
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -61,21 +58,8 @@ MANIFEST_FILE = "manifest.csv"
 #: Columns a manifest must have; ``params`` is optional (``{}`` when absent).
 MANIFEST_COLUMNS: tuple[str, ...] = ("path", "label", "split", "group", "params")
 REQUIRED_COLUMNS: tuple[str, ...] = ("path", "label", "split", "group")
-ON_ERROR = ("raise", "skip")
 #: Split fractions used when a dataset has no manifest: the generator's (one source).
 _SPLIT_DEFAULTS = GenerateConfig()
-
-
-def _check_on_error(on_error: str) -> None:
-    if on_error not in ON_ERROR:
-        raise GestureError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-
-
-def _problem(err: GestureError, on_error: str) -> None:
-    """Raise ``err``, or (``on_error='skip'``) turn it into a warning."""
-    if on_error == "raise":
-        raise err
-    warnings.warn(f"skipping: {err}", stacklevel=3)
 
 
 # --------------------------------------------------------------------------- records
@@ -160,8 +144,8 @@ def _clips_in(folder: Path) -> tuple[list[Path], list[Path]]:
 def discover_clips(root: str | os.PathLike[str], labels: Sequence[str] | None = None,
                    group_fn: Callable[[Path], str] | None = None,
                    val_fraction: float = _SPLIT_DEFAULTS.val_fraction,
-                   test_fraction: float = _SPLIT_DEFAULTS.test_fraction, seed: int = 0,
-                   on_error: str = "raise") -> list[ClipRecord]:
+                   test_fraction: float = _SPLIT_DEFAULTS.test_fraction,
+                   seed: int = 0) -> list[ClipRecord]:
     """Records for a folder-per-class dataset without a manifest (sorted, deterministic).
 
     Each entry of ``root/<class>/`` that is a video file or a folder (of frame images) is
@@ -172,9 +156,8 @@ def discover_clips(root: str | os.PathLike[str], labels: Sequence[str] | None = 
     fractions: ``GenerateConfig``'s).
 
     Raises :class:`GestureError` when ``labels.txt`` and the class folders disagree or a
-    class folder holds no clips (``on_error='skip'``: warn and continue).
+    class folder holds no clips.
     """
-    _check_on_error(on_error)
     root = Path(root).resolve()
     if not root.is_dir():
         raise input_error(root, "dataset folder not found", "check the path")
@@ -203,7 +186,7 @@ def discover_clips(root: str | os.PathLike[str], labels: Sequence[str] | None = 
             loose = any(p.suffix.lower() in IMAGE_SUFFIXES for p in ignored)
             fix = ("frames go in one folder per clip: <class>/<clip_id>/00001.jpg" if loose
                    else "add clips or remove the class from labels.txt")
-            _problem(input_error(folders[label], "class folder holds no clips", fix), on_error)
+            raise input_error(folders[label], "class folder holds no clips", fix)
         for p in clips:
             group = group_fn(p) if group_fn is not None else default_group(p)
             records.append(ClipRecord(path=p, label=label, group=str(group)))
@@ -228,8 +211,8 @@ def _read_manifest_rows(path: Path) -> tuple[list[dict[str, str]], list[str]]:
     return rows, columns
 
 
-def load_manifest(root: str | os.PathLike[str], on_error: str = "raise",
-                  labels: Sequence[str] | None = None, check_files: bool = True,
+def load_manifest(root: str | os.PathLike[str], labels: Sequence[str] | None = None,
+                  check_files: bool = True,
                   val_fraction: float = _SPLIT_DEFAULTS.val_fraction,
                   test_fraction: float = _SPLIT_DEFAULTS.test_fraction,
                   seed: int = 0) -> list[ClipRecord]:
@@ -240,20 +223,17 @@ def load_manifest(root: str | os.PathLike[str], on_error: str = "raise",
     :func:`discover_clips` (``val_fraction``/``test_fraction``/``seed`` are used there).
     Raises :class:`GestureError` for missing columns, unknown labels, bad split names,
     bad params JSON, missing clip files, a clip listed twice (it could sit in two
-    splits) and a class of ``labels`` with no rows; ``on_error='skip'`` turns these
-    into warnings (dropping the bad rows; of a repeated clip the first row is kept).
-    A group crossing splits always raises.  Warns (without dropping anything) about
+    splits), a class of ``labels`` with no rows and a group crossing splits.  Warns (without dropping anything) about
     rows with an empty ``group`` (each becomes its own group, so one session's clips can
     land in different splits) and rows whose path is not inside their label's folder.
     """
-    _check_on_error(on_error)
     root = Path(root).resolve()
     manifest = root / MANIFEST_FILE
     if labels is None:
         labels = read_labels(root)
     if not manifest.is_file():
         return discover_clips(root, labels=labels, val_fraction=val_fraction,
-                              test_fraction=test_fraction, seed=seed, on_error=on_error)
+                              test_fraction=test_fraction, seed=seed)
     known = set(labels)
     rows, columns = _read_manifest_rows(manifest)
     missing_cols = [c for c in REQUIRED_COLUMNS if c not in columns]
@@ -267,34 +247,27 @@ def load_manifest(root: str | os.PathLike[str], on_error: str = "raise",
     for line, row in enumerate(rows, start=2):
         where = f"{manifest}:{line}"
         if not row["path"]:
-            _problem(input_error(where, "empty path"), on_error)
-            continue
+            raise input_error(where, "empty path")
         if row["label"] not in known:
-            _problem(input_error(where, f"unknown label {row['label']!r} for {row['path']}",
-                                 f"labels.txt has {sorted(known)}"), on_error)
-            continue
+            raise input_error(where, f"unknown label {row['label']!r} for {row['path']}",
+                                 f"labels.txt has {sorted(known)}")
         if row["split"] not in SPLITS:
-            _problem(input_error(where, f"split {row['split']!r} for {row['path']} is not one "
-                                        f"of {SPLITS}"), on_error)
-            continue
+            raise input_error(where, f"split {row['split']!r} for {row['path']} is not one "
+                                        f"of {SPLITS}")
         try:
             params = json.loads(row.get("params") or "{}")
         except json.JSONDecodeError as e:
-            _problem(input_error(where, f"params of {row['path']} are not valid JSON ({e.msg})"),
-                     on_error)
-            continue
+            raise input_error(where, f"params of {row['path']} are not valid JSON ({e.msg})") from None
         path = Path(row["path"].replace("\\", "/"))  # a manifest written on Windows
         path = path if path.is_absolute() else root / path
         key = os.path.normcase(os.path.normpath(path))
         if key in first_line:
-            _problem(input_error(manifest, f"lists {row['path']} twice (lines {first_line[key]} "
+            raise input_error(manifest, f"lists {row['path']} twice (lines {first_line[key]} "
                                            f"and {line}), so one clip could be in two splits",
-                                 "keep one row per clip"), on_error)
-            continue
+                                 "keep one row per clip")
         if check_files and not path.exists():
-            _problem(input_error(path, "clip listed in manifest.csv does not exist",
-                                 f"fix line {line} of {manifest} or restore the file"), on_error)
-            continue
+            raise input_error(path, "clip listed in manifest.csv does not exist",
+                                 f"fix line {line} of {manifest} or restore the file")
         first_line[key] = line
         if not row["group"]:
             no_group.append(line)
@@ -316,8 +289,8 @@ def load_manifest(root: str | os.PathLike[str], on_error: str = "raise",
         counts[r.label] += 1
     empty = [lab for lab, n in counts.items() if n == 0]
     if empty:
-        _problem(input_error(manifest, f"has no clips of class(es) {empty} listed in labels.txt",
-                             "add rows for them or remove them from labels.txt"), on_error)
+        raise input_error(manifest, f"has no clips of class(es) {empty} listed in labels.txt",
+                             "add rows for them or remove them from labels.txt")
     check_no_group_leak(records)
     return records
 
@@ -547,93 +520,27 @@ def to_uint8(tensor: torch.Tensor, mean: Sequence[float], std: Sequence[float]) 
 
 
 class ClipCache:
-    """Decoded uint8 clips kept in memory (optionally also as ``.npy`` files on disk).
+    """Decoded clips kept in memory, keyed by ``(path, num_frames, image_size, mode)``:
+    each clip is decoded once (:func:`gesture_utils.video.read_clip`) and kept read-only.
+    ``hits`` and ``misses`` (= decoder calls) count the lookups."""
 
-    Keyed by ``(path, num_frames, image_size, mode)``; ``get`` decodes with
-    ``loader`` (default :func:`gesture_utils.video.read_clip`) only on a miss.
-    ``cache_dir`` adds an on-disk layer that survives restarts; its file names hash the
-    key plus the clip's size and modification time, so an edited clip is re-decoded.
-    ``max_items`` bounds memory (least recently used clips are dropped).
-    Cached arrays are read-only: augmentation makes copies.
-    Counters: ``hits``, ``disk_hits``, ``misses`` (= decoder calls).
-    """
-
-    def __init__(self, cache_dir: str | os.PathLike[str] | None = None,
-                 max_items: int | None = None,
-                 loader: Callable[..., np.ndarray] | None = None) -> None:
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        if self.cache_dir is not None:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-        self.max_items = max_items
-        self.loader = loader
-        self._mem: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self.hits = self.disk_hits = self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self._mem)
-
-    def __contains__(self, key: tuple) -> bool:
-        return key in self._mem
-
-    def clear(self) -> None:
-        """Forget the in-memory clips (disk files stay) and reset the counters."""
-        self._mem.clear()
-        self.hits = self.disk_hits = self.misses = 0
-
-    @staticmethod
-    def key(path: str | os.PathLike[str], num_frames: int, image_size: int,
-            mode: str = "stretch") -> tuple:
-        """The cache key of a clip read at ``num_frames`` x ``image_size``."""
-        return (str(path), int(num_frames), int(image_size), mode)
-
-    def _disk_path(self, key: tuple) -> Path | None:
-        if self.cache_dir is None:
-            return None
-        try:
-            st = os.stat(key[0])
-        except OSError:
-            return None
-        tag = f"{key}|{st.st_size}|{st.st_mtime_ns}".encode()
-        return self.cache_dir / f"{hashlib.sha1(tag).hexdigest()}.npy"
-
-    def _remember(self, key: tuple, clip: np.ndarray) -> np.ndarray:
-        clip.setflags(write=False)
-        self._mem[key] = clip
-        if self.max_items is not None:
-            while len(self._mem) > self.max_items:
-                self._mem.popitem(last=False)
-        return clip
+    def __init__(self) -> None:
+        self._clips: dict[tuple, np.ndarray] = {}
+        self.hits = self.misses = 0
 
     def get(self, path: str | os.PathLike[str], num_frames: int, image_size: int,
             mode: str = "stretch") -> np.ndarray:
         """The clip at ``path`` as read-only uint8 ``(T, S, S, 3)``, decoding only on a miss."""
-        key = self.key(path, num_frames, image_size, mode)
-        clip = self._mem.get(key)
+        key = (str(path), int(num_frames), int(image_size), mode)
+        clip = self._clips.get(key)
         if clip is not None:
             self.hits += 1
-            self._mem.move_to_end(key)
             return clip
-        disk = self._disk_path(key)
-        if disk is not None and disk.is_file():
-            try:
-                clip = np.load(disk, allow_pickle=False)
-                if clip.shape == (num_frames, image_size, image_size, 3) and clip.dtype == np.uint8:
-                    self.disk_hits += 1
-                    return self._remember(key, clip)
-            except (OSError, ValueError):
-                pass  # unreadable cache file: decode again and overwrite it
         self.misses += 1
-        loader = self.loader or _video.read_clip
-        clip = np.ascontiguousarray(loader(path, num_frames, image_size, mode=mode))
-        if disk is not None:
-            tmp = disk.with_name(f".{disk.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npy")
-            try:
-                np.save(tmp, clip)
-                os.replace(tmp, disk)
-            except OSError as e:
-                tmp.unlink(missing_ok=True)
-                warnings.warn(f"{disk}: could not write clip cache ({e})", stacklevel=2)
-        return self._remember(key, clip)
+        clip = np.ascontiguousarray(_video.read_clip(path, num_frames, image_size, mode=mode))
+        clip.setflags(write=False)
+        self._clips[key] = clip
+        return clip
 
 
 # --------------------------------------------------------------------------- dataset
@@ -651,9 +558,8 @@ class GestureClipDataset(Dataset):
     where ``n`` counts earlier reads of that index since the last :meth:`set_epoch`, so
     runs repeat exactly given ``seed``, yet every epoch differs.  Call
     ``set_epoch(e)`` from the training loop when using DataLoader workers.
-    ``cache``: a shared :class:`ClipCache`; ``None`` makes a private in-memory one.
-    ``on_error='skip'`` decodes every clip now and drops (with a warning) those that
-    fail; ``'raise'`` decodes lazily and raises :class:`GestureError` on a bad clip.
+    ``cache``: a shared :class:`ClipCache`; ``None`` makes a private one.  Clips are
+    decoded lazily; a bad clip raises :class:`GestureError` naming the file.
     ``with_hand=True`` makes items ``(clip, label, hand)`` with ``hand`` the per-frame
     ``(T, 3)`` targets of :func:`hand_targets`, moved along with the crop and flips
     (the auxiliary "where is the hand" loss of notebook 03).
@@ -661,9 +567,8 @@ class GestureClipDataset(Dataset):
 
     def __init__(self, records: Sequence[ClipRecord], labels: Sequence[str],
                  clip: ClipConfig | None = None, augment: bool | AugmentConfig = False,
-                 cache: ClipCache | None = None, seed: int = 0, on_error: str = "raise",
+                 cache: ClipCache | None = None, seed: int = 0,
                  resize_mode: str = "stretch", with_hand: bool = False) -> None:
-        _check_on_error(on_error)
         self.labels = list(labels)
         index = {name: i for i, name in enumerate(self.labels)}
         unknown = sorted({r.label for r in records} - set(index))
@@ -683,8 +588,6 @@ class GestureClipDataset(Dataset):
         self.epoch = 0
         self._reads: dict[int, int] = {}
         self._index = index
-        if on_error == "skip":
-            self.preload(on_error="skip")
 
     @property
     def targets(self) -> list[int]:
@@ -704,27 +607,14 @@ class GestureClipDataset(Dataset):
         r = self.records[i]
         return self.cache.get(r.path, self.clip.num_frames, self.clip.image_size, self.resize_mode)
 
-    def preload(self, on_error: str = "raise", progress: bool = False) -> int:
-        """Decode every clip into the cache now; returns how many were decoded or found.
+    def preload(self, progress: bool = False) -> int:
+        """Decode every clip into the cache now; returns how many clips there are."""
+        from tqdm.auto import tqdm
 
-        ``on_error='skip'`` drops clips that fail (one warning each, naming the file).
-        """
-        _check_on_error(on_error)
-        keep: list[ClipRecord] = []
-        iterator: Any = range(len(self.records))
-        if progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(iterator, desc="decoding clips", leave=False)
-        for i in iterator:
-            try:
-                self.uint8(i)
-            except GestureError as e:
-                _problem(e, on_error)
-                continue
-            keep.append(self.records[i])
-        self.records = keep
-        return len(keep)
+        for i in tqdm(range(len(self.records)), desc="decoding clips", leave=False,
+                      disable=not progress):
+            self.uint8(i)
+        return len(self.records)
 
     @property
     def has_hand_targets(self) -> bool:
@@ -770,8 +660,7 @@ def _usable_flips(aug: AugmentConfig, labels: Sequence[str]) -> AugmentConfig:
 
 def build_datasets(root: str | os.PathLike[str], clip: ClipConfig | None = None,
                    augment: bool | AugmentConfig = True, cache: ClipCache | None = None,
-                   seed: int = 0, on_error: str = "raise"
-                   ) -> dict[str, GestureClipDataset]:
+                   seed: int = 0) -> dict[str, GestureClipDataset]:
     """``{'train', 'val', 'test'}`` datasets of the dataset at ``root`` sharing one cache.
 
     Only ``train`` is augmented.  ``seed`` drives augmentation (and the split, when the
@@ -779,11 +668,11 @@ def build_datasets(root: str | os.PathLike[str], clip: ClipConfig | None = None,
     """
     clip = clip if clip is not None else ClipConfig()
     labels = read_labels(root)
-    records = load_manifest(root, on_error=on_error, labels=labels, seed=seed)
+    records = load_manifest(root, labels=labels, seed=seed)
     cache = cache if cache is not None else ClipCache()
     return {split: GestureClipDataset(records_for(records, split), labels, clip,
                                       augment=augment if split == "train" else False,
-                                      cache=cache, seed=seed, on_error=on_error)
+                                      cache=cache, seed=seed)
             for split in SPLITS}
 
 

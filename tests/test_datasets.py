@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import warnings
 from dataclasses import replace
@@ -15,7 +14,6 @@ import torch
 from gesture_utils import video
 from gesture_utils.config import AugmentConfig, ClipConfig
 from gesture_utils.datasets import (
-    ClipCache,
     ClipRecord,
     GestureClipDataset,
     _augment,  # the geometry it applied
@@ -175,15 +173,12 @@ def test_labels_file_must_match_folders(data_root, tmp_path):
         load_manifest(root)
 
 
-def test_empty_class_folder_raises_or_skips(data_root, tmp_path):
+def test_empty_class_folder_raises(data_root, tmp_path):
     root = copy_of(data_root, tmp_path)
     for p in (root / "stop").iterdir():
         p.unlink()
     with pytest.raises(GestureError, match=r"stop: class folder holds no clips"):
         load_manifest(root)
-    with pytest.warns(UserWarning, match=r"stop: class folder holds no clips"):
-        records = load_manifest(root, on_error="skip")
-    assert len(records) == 8 and "stop" not in {r.label for r in records}
 
 
 # ---------------------------------------------------------------- manifests
@@ -209,7 +204,7 @@ def test_manifest_from_excel_on_windows(data_root, tmp_path):
     assert len(records) == 12 and all(r.path.is_file() for r in records)
 
 
-def test_manifest_problems_raise_or_skip(data_root, tmp_path):
+def test_manifest_problems_raise(data_root, tmp_path):
     root = copy_of(data_root, tmp_path)
     rows = manifest_rows(root)
     rows[1][1] = "wave"  # unknown label
@@ -217,13 +212,10 @@ def test_manifest_problems_raise_or_skip(data_root, tmp_path):
     write_manifest(root, rows)
     with pytest.raises(GestureError, match=r"manifest\.csv:3: unknown label 'wave'"):
         load_manifest(root)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        records = load_manifest(root, on_error="skip")
-    messages = [str(w.message) for w in caught]
-    assert len(records) == 10
-    assert any("unknown label 'wave'" in m for m in messages)
-    assert any("missing.mp4" in m and "does not exist" in m for m in messages)
+    rows[1][1] = manifest_rows(root)[1][1]
+    write_manifest(root, rows)
+    with pytest.raises(GestureError, match=r"missing\.mp4: clip listed in manifest\.csv does not exist"):
+        load_manifest(root)
 
 
 def test_manifest_missing_columns_and_group_leak(data_root, tmp_path):
@@ -238,7 +230,7 @@ def test_manifest_missing_columns_and_group_leak(data_root, tmp_path):
         load_manifest(root)
 
 
-def test_manifest_clip_listed_twice_raises_or_skips(data_root, tmp_path):
+def test_manifest_clip_listed_twice_raises(data_root, tmp_path):
     """One clip in train and in test (different groups): check_no_group_leak cannot see it."""
     root = copy_of(data_root, tmp_path)
     rows = manifest_rows(root)
@@ -247,24 +239,17 @@ def test_manifest_clip_listed_twice_raises_or_skips(data_root, tmp_path):
     with pytest.raises(GestureError, match=r"manifest\.csv: lists swipe_left/swipe_left_000\.mp4 "
                                            r"twice \(lines 2 and 14\)"):
         load_manifest(root)
-    with pytest.warns(UserWarning, match="twice"):
-        records = load_manifest(root, on_error="skip")
-    assert len(records) == 12 and len({r.path for r in records}) == 12
-    assert records[0].split == "train"  # the first row wins
     rows[-1][0] = "./" + rows[0][0].replace("/", "\\")  # same file, spelled differently
     write_manifest(root, rows)
     with pytest.raises(GestureError, match="twice"):
         load_manifest(root)
 
 
-def test_manifest_class_with_no_rows_raises_or_skips(data_root, tmp_path):
+def test_manifest_class_with_no_rows_raises(data_root, tmp_path):
     root = copy_of(data_root, tmp_path)
     write_manifest(root, [r for r in manifest_rows(root) if r[1] != "stop"])
     with pytest.raises(GestureError, match=r"manifest\.csv: has no clips of class\(es\) \['stop'\]"):
         load_manifest(root)
-    with pytest.warns(UserWarning, match=r"no clips of class\(es\) \['stop'\]"):
-        records = load_manifest(root, on_error="skip")
-    assert len(records) == 8
 
 
 def test_manifest_label_without_folder_or_rows_raises(data_root, tmp_path):
@@ -459,32 +444,6 @@ def test_second_epoch_does_not_decode(data_root, monkeypatch):
         ds.uint8(0)[0, 0, 0, 0] = 1
 
 
-def test_disk_cache_survives_restart_and_notices_edits(data_root, tmp_path):
-    calls = []
-
-    def loader(path, t, s, mode="stretch"):
-        calls.append(path)
-        return read_clip(path, t, s, mode)
-
-    path = copy_of(data_root, tmp_path) / "stop" / "stop_000.mp4"
-    first = ClipCache(tmp_path / "cache", loader=loader).get(path, 6, 24)
-    again = ClipCache(tmp_path / "cache", loader=loader)
-    np.testing.assert_array_equal(again.get(path, 6, 24), first)
-    assert len(calls) == 1 and again.disk_hits == 1
-    st = path.stat()
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the clip was edited
-    ClipCache(tmp_path / "cache", loader=loader).get(path, 6, 24)
-    assert len(calls) == 2
-
-
-def test_memory_cache_bound(data_root):
-    records = load_manifest(data_root)
-    cache = ClipCache(max_items=2)
-    for r in records[:3]:
-        cache.get(r.path, 4, 16)
-    assert len(cache) == 2 and cache.key(records[0].path, 4, 16) not in cache
-
-
 def test_augmentation_is_seeded_and_varies_per_epoch(data_root):
     records = load_manifest(data_root)
 
@@ -517,7 +476,7 @@ def test_dataset_flip_swaps_label_and_motion(data_root):
     assert xs[-1] > xs[0]  # now moves right
 
 
-def test_bad_clip_in_dataset_raises_or_is_skipped(data_root, tmp_path):
+def test_bad_clip_in_dataset_raises(data_root, tmp_path):
     root = copy_of(data_root, tmp_path)
     bad = root / "stop" / "stop_001.mp4"
     bad.write_text("definitely not a video")
@@ -526,9 +485,8 @@ def test_bad_clip_in_dataset_raises_or_is_skipped(data_root, tmp_path):
     i = [r.path for r in records].index(bad)
     with pytest.raises(GestureError, match=r"stop_001\.mp4: cannot be opened"):
         ds[i]
-    with pytest.warns(UserWarning, match=r"stop_001\.mp4"):
-        skipped = GestureClipDataset(records, LABELS, CLIP, on_error="skip")
-    assert len(skipped) == 11 and bad not in [r.path for r in skipped.records]
+    with pytest.raises(GestureError, match=r"stop_001\.mp4: cannot be opened"):
+        ds.preload()
     with pytest.raises(GestureError, match="not in"):
         GestureClipDataset([ClipRecord(bad, "wave")], LABELS, CLIP)
 
