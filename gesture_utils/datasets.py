@@ -50,14 +50,10 @@ from gesture_utils.config import (
     GenerateConfig,
 )
 from gesture_utils.errors import GestureError, input_error
+from gesture_utils.importers import LABELS_FILE, MANIFEST_COLUMNS, MANIFEST_FILE
 from gesture_utils.splits import SPLITS, assign_splits, check_no_group_leak
 from gesture_utils.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, natural_key
 
-LABELS_FILE = "labels.txt"
-MANIFEST_FILE = "manifest.csv"
-#: Columns a manifest must have; ``params`` is optional (``{}`` when absent).
-MANIFEST_COLUMNS: tuple[str, ...] = ("path", "label", "split", "group", "params")
-REQUIRED_COLUMNS: tuple[str, ...] = ("path", "label", "split", "group")
 #: Split fractions used when a dataset has no manifest: the generator's (one source).
 _SPLIT_DEFAULTS = GenerateConfig()
 
@@ -236,7 +232,7 @@ def load_manifest(root: str | os.PathLike[str], labels: Sequence[str] | None = N
                               test_fraction=test_fraction, seed=seed)
     known = set(labels)
     rows, columns = _read_manifest_rows(manifest)
-    missing_cols = [c for c in REQUIRED_COLUMNS if c not in columns]
+    missing_cols = [c for c in MANIFEST_COLUMNS if c != "params" and c not in columns]
     if missing_cols:
         raise input_error(manifest, f"missing column(s) {missing_cols} (has {columns})",
                           f"the header must be {','.join(MANIFEST_COLUMNS)}")
@@ -735,9 +731,6 @@ def load_split(root: str | os.PathLike[str], split: str, clip: ClipConfig,
 
 
 __all__ = [
-    "LABELS_FILE",
-    "MANIFEST_COLUMNS",
-    "MANIFEST_FILE",
     "ClipCache",
     "ClipRecord",
     "GestureClipDataset",

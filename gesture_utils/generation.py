@@ -46,11 +46,13 @@ import argparse
 import csv
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -61,7 +63,10 @@ import numpy as np
 
 from gesture_utils.config import DEFAULT_CLASSES, GenerateConfig, to_dict
 from gesture_utils.errors import GestureError, input_error
+from gesture_utils.importers import LABELS_FILE, MANIFEST_FILE, ManifestRow, write_dataset_index
+from gesture_utils.paths import write_json, write_text
 from gesture_utils.photos import face_indices, faces, photo, photo_names
+from gesture_utils.splits import assign_splits
 from gesture_utils.video import write_video
 
 #: Classes the generator can draw (any subset may be chosen).
@@ -1063,11 +1068,8 @@ def render_stream(labels: Sequence[str] | None, rng: np.random.Generator,
 
 # --------------------------------------------------------------------------- datasets
 
-MANIFEST = "manifest.csv"
-LABELS = "labels.txt"
 CONFIG = "config.json"
 SESSIONS = "sessions.json"
-MANIFEST_COLUMNS = ("path", "label", "split", "group", "params")
 #: Config fields that do not change the data (excluded from the load-or-compute check).
 _RUNTIME_FIELDS = ("workers",)
 
@@ -1080,10 +1082,9 @@ def _content_config(cfg: GenerateConfig) -> dict[str, Any]:
 
 
 def dataset_config(source: GenerateConfig | str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The settings that decide a dataset's content, as stored in its ``config.json``:
-    from a :class:`GenerateConfig`, or read from a dataset folder (None if it has no
-    readable ``config.json``, e.g. imported clips).  Training stores it in the checkpoint,
-    so notebooks 04-06 can tell a model trained on other data (notebook 03)."""
+    """The settings that decide a dataset's content, as in its ``config.json``: from a
+    :class:`GenerateConfig`, or read from a dataset folder (None without one).  Training
+    stores it in the checkpoint, so later notebooks can tell a model trained on other data."""
     if isinstance(source, GenerateConfig):
         return json.loads(json.dumps(_content_config(source)))
     stored = _read_json(Path(source) / CONFIG)
@@ -1101,20 +1102,10 @@ def session_rng(cfg: GenerateConfig, s: int) -> np.random.Generator:
 
 
 def clip_rng(cfg: GenerateConfig, s: int, label: str, k: int) -> np.random.Generator:
-    """The generator of clip ``k`` of ``label`` in session ``s``: its own SeedSequence
-    keyed by (session, class, index) -- nothing is shared across classes, and choosing a
-    subset of classes leaves the other clips unchanged."""
+    """The generator of clip ``k`` of ``label`` in session ``s``, keyed by (session, class,
+    index): nothing is shared across classes, and a subset of classes keeps its clips."""
     key = (s, 1 + KNOWN_CLASSES.index(label), k)
     return np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=key))
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read_json(path: Path) -> Any:
@@ -1124,22 +1115,29 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def is_complete(out_dir: Path, cfg: GenerateConfig) -> bool:
+def _manifest_rows(out_dir: Path) -> list[dict[str, str]] | None:
+    try:
+        with open(out_dir / MANIFEST_FILE, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except (OSError, csv.Error):
+        return None
+
+
+def is_complete(out_dir: str | os.PathLike[str], cfg: GenerateConfig) -> bool:
     """True if ``out_dir`` holds a finished dataset generated with ``cfg``: config.json
     matches, labels.txt lists the classes, the manifest (written last) has every clip,
     and every clip file exists."""
     out_dir = Path(out_dir)
-    if not (out_dir / MANIFEST).is_file():
-        return False
     if _read_json(out_dir / CONFIG) != _content_config(cfg):
         return False
+    rows = _manifest_rows(out_dir)
     try:
-        labels = (out_dir / LABELS).read_text(encoding="utf-8").split()
-        with open(out_dir / MANIFEST, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, csv.Error):
+        labels = (out_dir / LABELS_FILE).read_text(encoding="utf-8").split()
+    except OSError:
         return False
-    if labels != list(cfg.classes) or len(rows) != cfg.clips_per_class * len(cfg.classes):
+    if rows is None or labels != list(cfg.classes):
+        return False
+    if len(rows) != cfg.clips_per_class * len(cfg.classes):
         return False
     return all((out_dir / r["path"]).is_file() for r in rows if r.get("path"))
 
@@ -1150,25 +1148,36 @@ def _differences(stored: Mapping[str, Any], cfg: GenerateConfig) -> str:
     return ", ".join(f"{k}={stored.get(k)!r}, now {want.get(k)!r}" for k in keys[:3])
 
 
-def _looks_generated(out_dir: Path) -> bool:
-    return (out_dir / CONFIG).is_file() or (out_dir / MANIFEST).is_file()
-
-
 def _clear(out_dir: Path) -> None:
     """Remove what a previous generation wrote (never anything else)."""
-    old = _read_json(out_dir / CONFIG) or {}
+    old = _read_json(out_dir / CONFIG)
     classes = set(KNOWN_CLASSES) | set(old.get("classes", []) if isinstance(old, dict) else [])
-    for name in (MANIFEST, LABELS, SESSIONS, CONFIG):
+    for name in (MANIFEST_FILE, LABELS_FILE, SESSIONS, CONFIG):
         (out_dir / name).unlink(missing_ok=True)
     for c in classes:
         if (out_dir / c).is_dir():
             shutil.rmtree(out_dir / c)
 
 
+def _make_room(out_dir: Path, cfg: GenerateConfig) -> None:
+    """Clear what an earlier generation left in ``out_dir`` (saying so when its settings
+    were others); refuse a folder that holds anything else."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise input_error(out_dir, "exists and is not a folder", "choose another output folder")
+    if not (out_dir.is_dir() and any(out_dir.iterdir())):
+        return
+    if not ((out_dir / CONFIG).is_file() or (out_dir / MANIFEST_FILE).is_file()):
+        raise input_error(out_dir, "folder is not empty and holds no generated dataset",
+                          "choose a new or empty output folder")
+    stored = _read_json(out_dir / CONFIG)
+    if isinstance(stored, dict) and stored != _content_config(cfg):
+        print(f"{out_dir}: made with other settings ({_differences(stored, cfg)}) - regenerating it")
+    _clear(out_dir)
+
+
 def resolve_workers(cfg: GenerateConfig) -> int:
     """Processes :func:`generate_dataset` uses: ``cfg.workers``, or for 0 one per CPU
-    core (at most 8) when the dataset has >= 100 clips, else 1 (starting processes
-    costs about a second)."""
+    core (at most 8) for >= 100 clips, else 1 (starting processes costs about a second)."""
     if cfg.workers > 0:
         return cfg.workers
     if cfg.clips_per_class * len(cfg.classes) < 100:
@@ -1193,82 +1202,60 @@ def _render_session(task: tuple[GenerateConfig, int, str]) -> tuple[dict, list[d
     return session, rows
 
 
-def generate_dataset(out_dir: str | os.PathLike[str], cfg: GenerateConfig = DEFAULT_CONFIG,
-                     overwrite: bool = False, progress: bool = True) -> Path:
-    """Write a synthetic dataset to ``out_dir`` and return it (load-or-compute).
-
-    Layout: ``<class>/<class>_NNNN.mp4``, ``labels.txt``, ``config.json``,
-    ``sessions.json`` (session appearance per group) and ``manifest.csv`` with columns
-    ``path,label,split,group,params`` -- written last, so an interrupted run never looks
-    complete.  Splits are by session (group), stratified (:func:`assign_splits`).
-
-    Returns at once when ``out_dir`` already holds a complete dataset made with the same
-    ``cfg`` (:func:`is_complete`); ``overwrite=True`` regenerates.  A dataset made with
-    other settings, or an incomplete one, is regenerated (with a one-line note for the
-    former).
-    Raises :class:`GestureError` rather than touch a folder that holds something else.
-    Notebook 01.
-    """
-    check_config(cfg)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise input_error(out_dir, "exists and is not a folder", "choose another output folder")
-    if not overwrite and is_complete(out_dir, cfg):
-        return out_dir
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        if not _looks_generated(out_dir):
-            raise input_error(out_dir, "folder is not empty and holds no generated dataset",
-                              "choose a new or empty output folder")
-        stored = _read_json(out_dir / CONFIG)
-        if isinstance(stored, dict) and stored != _content_config(cfg):
-            print(f"{out_dir}: made with other settings ({_differences(stored, cfg)}) - regenerating it")
-        _clear(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _write_text_atomic(out_dir / CONFIG, json.dumps(_content_config(cfg), indent=2) + "\n")
-
-    tasks = [(cfg, s, str(out_dir)) for s in range(n_sessions(cfg))]
+def _render_sessions(cfg: GenerateConfig, out_dir: Path,
+                     progress: bool) -> list[tuple[dict, list[dict]]]:
+    """Every session rendered and written, in order, by one or more processes."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(tasks), desc="sessions", unit="session", disable=not progress)
-    results: list[tuple[dict, list[dict]]] = []
+    tasks = [(cfg, s, str(out_dir)) for s in range(n_sessions(cfg))]
     workers = min(resolve_workers(cfg), len(tasks))
-    if workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # "spawn": safe in Jupyter and after torch/OpenMP started threads (fork is not)
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            for res in pool.map(_render_session, tasks):
-                results.append(res)
-                bar.update()
-    else:
-        for task in tasks:
-            results.append(_render_session(task))
+    results = []
+    with ExitStack() as stack:
+        bar = stack.enter_context(tqdm(total=len(tasks), desc="sessions", unit="session",
+                                       disable=not progress))
+        done: Iterator = map(_render_session, tasks)
+        if workers > 1:  # "spawn": safe in Jupyter and after torch/OpenMP started threads
+            ctx = multiprocessing.get_context("spawn")
+            done = stack.enter_context(ProcessPoolExecutor(workers, mp_context=ctx)).map(
+                _render_session, tasks)
+        for res in done:
+            results.append(res)
             bar.update()
-    bar.close()
+    return results
 
-    # imported here, not at the top: worker processes then skip scikit-learn's import
-    from gesture_utils.splits import assign_splits
 
+def _write_index(out_dir: Path, cfg: GenerateConfig,
+                 results: list[tuple[dict, list[dict]]]) -> None:
+    """sessions.json, then labels.txt and manifest.csv (splits by session)."""
     sessions = {f"s{s:03d}": sess for s, (sess, _) in enumerate(results)}
     order = {c: i for i, c in enumerate(cfg.classes)}
     rows = sorted((r for _, rs in results for r in rs), key=lambda r: (order[r["label"]], r["path"]))
     splits = assign_splits([r["label"] for r in rows], [r["group"] for r in rows],
                            cfg.val_fraction, cfg.test_fraction, seed=cfg.seed)
-    _write_text_atomic(out_dir / SESSIONS, json.dumps(sessions, sort_keys=True) + "\n")
-    _write_text_atomic(out_dir / LABELS, "".join(c + "\n" for c in cfg.classes))
-    tmp = out_dir / f".{MANIFEST}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(MANIFEST_COLUMNS)
-            for r, split in zip(rows, splits, strict=True):
-                w.writerow([r["path"], r["label"], split, r["group"],
-                            json.dumps(r["params"], sort_keys=True, separators=(",", ":"))])
-        os.replace(tmp, out_dir / MANIFEST)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(out_dir / SESSIONS, json.dumps(sessions, sort_keys=True) + "\n")
+    write_dataset_index(out_dir, cfg.classes, [
+        ManifestRow(r["path"], r["label"], split, r["group"], r["params"])
+        for r, split in zip(rows, splits, strict=True)])
+
+
+def generate_dataset(out_dir: str | os.PathLike[str], cfg: GenerateConfig = DEFAULT_CONFIG,
+                     overwrite: bool = False, progress: bool = True) -> Path:
+    """Write a synthetic dataset to ``out_dir`` and return it (load-or-compute).
+
+    Layout: ``<class>/<class>_NNNN.mp4``, ``config.json``, ``sessions.json`` (session
+    appearance per group), ``labels.txt`` and ``manifest.csv`` (written last, so an
+    interrupted run never looks complete).  Splits are by session, stratified.
+    Returns at once when ``out_dir`` holds a complete dataset made with ``cfg``
+    (:func:`is_complete`), unless ``overwrite``.  A dataset made with other settings is
+    regenerated with a one-line note; a folder holding anything else is refused.
+    """
+    check_config(cfg)
+    out_dir = Path(out_dir)
+    if not overwrite and is_complete(out_dir, cfg):
+        return out_dir
+    _make_room(out_dir, cfg)
+    write_json(out_dir / CONFIG, _content_config(cfg))
+    _write_index(out_dir, cfg, _render_sessions(cfg, out_dir, progress))
     return out_dir
 
 
@@ -1385,8 +1372,7 @@ def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     fresh = args.overwrite or not is_complete(out, cfg)
     generate_dataset(out, cfg, overwrite=args.overwrite, progress=not args.no_progress)
-    with open(Path(out) / MANIFEST, newline="", encoding="utf-8") as f:
-        splits = [r["split"] for r in csv.DictReader(f)]
+    splits = [r["split"] for r in _manifest_rows(Path(out)) or []]
     counts = " / ".join(f"{s} {splits.count(s)}" for s in ("train", "val", "test"))
     verb = f"wrote {len(splits)} clips" if fresh else f"up to date: {len(splits)} clips"
     print(f"{verb} ({counts}) in {out} [{time.perf_counter() - start:.1f} s]")
@@ -1400,7 +1386,6 @@ __all__ = [
     "EASINGS",
     "KNOWN_CLASSES",
     "HOLDOUT_EASINGS",
-    "MANIFEST_COLUMNS",
     "OOD_OVERRIDES",
     "SCENES",
     "REST_LABEL",

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +48,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gesture_utils.errors import GestureError, input_error
+from gesture_utils.paths import atomic_path
 
 #: File suffixes treated as frame images inside a frame folder (lower case).
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
@@ -271,11 +271,8 @@ def write_video(path: str | os.PathLike[str], frames_rgb: np.ndarray, fps: float
     if h < 2 or w < 2:
         raise input_error(path, f"frames of size {frames_rgb.shape[1:3]} are too small to encode")
     frames_rgb = frames_rgb[:, :h, :w]
-    # Same folder (so os.replace is atomic), same suffix (OpenCV picks the container from
-    # it); not mkstemp, whose 0600 permissions would survive the rename.
-    tmp = str(path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{suffix}"))
-    try:
-        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*_FOURCC[suffix]), float(fps), (w, h))
+    with atomic_path(path) as tmp:  # same suffix: OpenCV picks the container from it
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*_FOURCC[suffix]), float(fps), (w, h))
         if not writer.isOpened():
             raise input_error(path, "OpenCV could not open a video writer",
                               "check the folder is writable and the codec is available")
@@ -284,14 +281,10 @@ def write_video(path: str | os.PathLike[str], frames_rgb: np.ndarray, fps: float
                 writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         finally:
             writer.release()
-        if not os.path.isfile(tmp) or os.path.getsize(tmp) == 0:
+        if not tmp.is_file() or tmp.stat().st_size == 0:
             raise input_error(path, f"the video encoder ({_FOURCC[suffix]}) wrote nothing",
                               "this OpenCV build may lack the codec; try .avi (MJPG) or "
                               "reinstall opencv-python")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

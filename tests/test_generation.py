@@ -20,6 +20,7 @@ from gesture_utils import photos, video
 from gesture_utils.cli import main as cli_main
 from gesture_utils.config import ARTICLE_CLASSES, DEFAULT_CLASSES, GenerateConfig, to_dict
 from gesture_utils.errors import GestureError
+from gesture_utils.importers import MANIFEST_COLUMNS
 from gesture_utils.splits import check_no_group_leak
 from gesture_utils.video import read_frames
 
@@ -467,7 +468,7 @@ def test_tiny_dataset_layout(tiny_dataset, tiny_config):
     assert json.loads((root / "config.json").read_text()) == {
         k: v for k, v in to_dict(tiny_config).items() if k != "workers"}
     rows = _manifest(root)
-    assert list(rows[0]) == list(gen.MANIFEST_COLUMNS)
+    assert list(rows[0]) == list(MANIFEST_COLUMNS)
     assert len(rows) == tiny_config.clips_per_class * len(tiny_config.classes)
     assert Counter(r["label"] for r in rows) == {c: tiny_config.clips_per_class
                                                  for c in tiny_config.classes}
