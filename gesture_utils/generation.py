@@ -1,43 +1,19 @@
 """Synthetic gesture clips with domain randomisation (notebook 01, ``gesture-utils generate``).
 
-A clip is ``(T, H, W, 3)`` uint8 RGB.  Each one shows a *recording session* and,
-depending on the class, a hand that swipes, a hand held still (``stop``), or no gesture
-(``no_gesture``): no hand, a still hand that appears or leaves part-way (a fraction
-``idle_hand_fraction``, as a live stream shows between gestures), or -- in photo scenes
--- a hand that fidgets without swiping.  The gesture takes a random part of the clip,
-with the hand in view and at rest before and after.
+A clip is ``(T, H, W, 3)`` uint8 RGB of one *recording session* (background, people,
+camera, hand): a hand that swipes, is held still (``stop``), or ``no_gesture`` (no hand, a
+still hand that comes or goes, or one that fidgets).  ``scene="photo"`` is webcam-like
+(real photos, faces, a hand with forearm, a moving camera); ``"procedural"`` the flat
+look.  ``holdout=True`` uses the photos, faces, hand style and motion reserved for the
+out-of-distribution set.  Decisions, each tested in ``tests/test_generation.py``:
 
-Two looks (``GenerateConfig.scene``): ``"photo"`` (default) is webcam-like -- a real
-photograph (:mod:`gesture_utils.photos`) cropped, scaled, mirrored, tinted and defocused,
-up to two people with real faces who sway and walk, a skin-coloured hand with fingers,
-thumb and a forearm entering from a frame edge, objects drifting by, lighting changes,
-and a camera that may pan, zoom or cut.  ``"procedural"`` is the flat look notebook 03
-compares it with.  ``holdout=True`` draws from the photos and faces reserved for the
-out-of-distribution set (:func:`ood_dataset`), with a hand style and a motion profile
-that training never uses.
-
-Design decisions (each one is tested in ``tests/test_generation.py``):
-
-* **Sessions are groups.**  A session fixes the background (a photo shot, or a
-  procedural canvas with clutter), the people, the camera's sensor (noise, blur,
-  flicker, shake) and the hand.  Every session holds clips of every class, and splits
-  are made per session, so the test split shows scenes and hands the model never saw.
-* **The label never influences appearance.**  A clip's random numbers are drawn in the
-  same order whatever its class; the class only decides which way the sampled path
-  points.  Each clip has its own :class:`numpy.random.SeedSequence` keyed by
-  ``(session, class, index)`` -- no seed is shared across classes.
-* **Time reversal turns one class into another, exactly.**  ``swipe_left`` played
-  backwards is a valid ``swipe_right`` (``stop`` and ``no_gesture`` map to
-  themselves): easings come in reversal pairs (ease-in <-> ease-out), idle time before
-  and after the motion is drawn symmetrically, per-frame nuisances are i.i.d., every
-  scene motion (pan, zoom, cut, lighting, people) is odd in centred time or mirrored,
-  and nothing (no trail, no arrow, no hand orientation) depends on the direction.
-  :func:`mirror_params` gives the parameters of the reversed clip and
-  ``render_from_params(mirror_params(p)) == render_from_params(p)[::-1]`` bit for bit.
-  So the *set* of frames cannot tell left from right -- only their order can.
-* **No label leak** unless ``text_overlay=True`` (the original article's mistake, kept
-  as an opt-in for notebook 03's lesson).
-* **Deterministic**: same config and seed -> byte-identical frames.
+* Sessions are groups: splits are per session, so test scenes and hands are unseen.
+* The label never influences appearance: a clip's random numbers are drawn in the same
+  order whatever its class; each clip has its own seed, keyed by (session, class, index).
+* Time reversal turns one class into another, exactly:
+  ``render_from_params(mirror_params(p)) == render_from_params(p)[::-1]`` bit for bit,
+  so only the order of the frames tells left from right.
+* No label leak unless ``text_overlay=True`` (notebook 03's lesson); deterministic.
 """
 
 from __future__ import annotations
@@ -64,8 +40,9 @@ import numpy as np
 from gesture_utils.config import DEFAULT_CLASSES, GenerateConfig, to_dict
 from gesture_utils.errors import GestureError, input_error
 from gesture_utils.importers import LABELS_FILE, MANIFEST_FILE, ManifestRow, write_dataset_index
-from gesture_utils.paths import write_json, write_text
+from gesture_utils.paths import data_dir, write_json, write_text
 from gesture_utils.photos import face_indices, faces, photo, photo_names
+from gesture_utils.runtime import is_quick
 from gesture_utils.splits import assign_splits
 from gesture_utils.video import write_video
 
@@ -116,35 +93,39 @@ def n_frames(cfg: GenerateConfig) -> int:
     return int(round(cfg.seconds * cfg.fps))
 
 
-def check_render_settings(cfg: GenerateConfig) -> None:
-    """Raise a one-line :class:`GestureError` if clips cannot be rendered with ``cfg``
-    (size, fps, duration); :func:`check_config` adds the dataset settings."""
-    checks = [
-        (32 <= cfg.size <= 1024, f"size must be between 32 and 1024 pixels, got {cfg.size}"),
-        (1 <= cfg.fps <= 120, f"fps must be between 1 and 120, got {cfg.fps}"),
-        (cfg.seconds > 0 and 4 <= n_frames(cfg) <= 600,
-         f"seconds * fps must give 4..600 frames, got {cfg.seconds} s * {cfg.fps} fps"),
-    ]
+def _check(checks: Sequence[tuple[bool, str]]) -> None:
     for ok, message in checks:
         if not ok:
             raise GestureError(message)
 
 
+def check_render_settings(cfg: GenerateConfig) -> None:
+    """Raise a one-line :class:`GestureError` if clips cannot be rendered with ``cfg``."""
+    _check([
+        (32 <= cfg.size <= 1024, f"size must be between 32 and 1024 pixels, got {cfg.size}"),
+        (1 <= cfg.fps <= 120, f"fps must be between 1 and 120, got {cfg.fps}"),
+        (cfg.seconds > 0 and 4 <= n_frames(cfg) <= 600,
+         f"seconds * fps must give 4..600 frames, got {cfg.seconds} s * {cfg.fps} fps"),
+    ])
+
+
+def _unknown_classes(classes: Sequence[str]) -> None:
+    unknown = [c for c in classes if c not in KNOWN_CLASSES]
+    if unknown:
+        raise GestureError(f"unknown class(es) {unknown} (choose from: {', '.join(KNOWN_CLASSES)})")
+
+
 def check_config(cfg: GenerateConfig) -> None:
     """Raise a one-line :class:`GestureError` for settings the generator cannot honour."""
     check_render_settings(cfg)
-    if cfg.scene not in SCENES:
-        raise GestureError(f"unknown scene {cfg.scene!r} (choose from: {', '.join(SCENES)})")
-    if cfg.holdout and cfg.scene != "photo":
-        raise GestureError("holdout=True draws from the reserved photos: it needs scene='photo'")
-    if not cfg.classes:
-        raise GestureError("no classes chosen (pick some of: " + ", ".join(KNOWN_CLASSES) + ")")
-    unknown = [c for c in cfg.classes if c not in KNOWN_CLASSES]
-    if unknown:
-        raise GestureError(f"unknown class(es) {unknown} (choose from: {', '.join(KNOWN_CLASSES)})")
-    if len(set(cfg.classes)) != len(cfg.classes):
-        raise GestureError(f"classes listed twice: {list(cfg.classes)}")
-    checks = [
+    _check([(cfg.scene in SCENES, f"unknown scene {cfg.scene!r} (choose from: {', '.join(SCENES)})"),
+            (not cfg.holdout or cfg.scene == "photo",
+             "holdout=True draws from the reserved photos: it needs scene='photo'"),
+            (bool(cfg.classes), "no classes chosen (pick some of: " + ", ".join(KNOWN_CLASSES) + ")")])
+    _unknown_classes(cfg.classes)
+    needed = 1 + (cfg.val_fraction > 0) + (cfg.test_fraction > 0)
+    _check([
+        (len(set(cfg.classes)) == len(cfg.classes), f"classes listed twice: {list(cfg.classes)}"),
         (cfg.clips_per_class >= 1, f"clips_per_class must be >= 1, got {cfg.clips_per_class}"),
         (cfg.group_size >= 1, f"group_size must be >= 1, got {cfg.group_size}"),
         (cfg.seed >= 0, f"seed must be >= 0, got {cfg.seed}"),
@@ -155,16 +136,12 @@ def check_config(cfg: GenerateConfig) -> None:
          and cfg.val_fraction + cfg.test_fraction < 1,
          f"val_fraction and test_fraction must be in [0, 1) with sum < 1, "
          f"got {cfg.val_fraction} and {cfg.test_fraction}"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise GestureError(message)
-    needed = 1 + (cfg.val_fraction > 0) + (cfg.test_fraction > 0)
-    if n_sessions(cfg) < needed:
-        raise GestureError(
-            f"clips_per_class={cfg.clips_per_class} with group_size={cfg.group_size} makes "
-            f"{n_sessions(cfg)} session(s), but splitting by session needs >= {needed} "
-            "(raise clips_per_class, lower group_size, or set val/test fractions to 0)")
+        (cfg.group_size < 1 or n_sessions(cfg) >= needed,
+         f"clips_per_class={cfg.clips_per_class} with group_size={cfg.group_size} makes "
+         f"{n_sessions(cfg) if cfg.group_size >= 1 else 0} session(s), but splitting by session "
+         f"needs >= {needed} (raise clips_per_class, lower group_size, or set val/test "
+         "fractions to 0)"),
+    ])
 
 
 # --------------------------------------------------------------------------- sampling
@@ -273,9 +250,8 @@ def _photo_session(rng: np.random.Generator, holdout: bool) -> dict[str, Any]:
 
 
 def sample_session(rng: np.random.Generator, cfg: GenerateConfig = DEFAULT_CONFIG) -> dict[str, Any]:
-    """The shared appearance of one recording session (JSON-able dict): background,
-    people, the actor (hand) and the camera's nuisances.  ``cfg.scene`` picks the look;
-    ``cfg.holdout`` draws from the reserved photos, faces and hand style."""
+    """The shared appearance of one recording session (JSON-able): background,
+    people, the actor (hand) and the camera's nuisances, for ``cfg.scene`` and ``cfg.holdout``."""
     session = (_procedural_session(rng) if cfg.scene == "procedural"
                else _photo_session(rng, cfg.holdout))
     session["camera"] = {
@@ -289,20 +265,10 @@ def sample_session(rng: np.random.Generator, cfg: GenerateConfig = DEFAULT_CONFI
 
 
 def _sample_path(label: str, u: np.ndarray) -> dict[str, Any] | None:
-    """Start and end of the actor's centre (fractions of the side) from 6 uniforms.
-
-    ``u`` is drawn for every class, so the class changes only how it is used.  For a
-    swipe, ``lo < hi`` are the ends along the motion axis and ``c -/+ d/2`` the (slightly
-    slanted) position across it; ``swipe_left`` goes ``hi -> lo`` in x, ``swipe_right``
-    ``lo -> hi``.  Swapping start and end maps each swipe onto its reverse, and the
-    distribution of the swapped path equals the reverse class's (``d`` is symmetric).
-
-    ``stop`` holds the hand where a swipe rests: at the start or end of the path of a
-    swipe in a random direction (``u[4]``, ``u[5]``; their leftover fractions give a
-    tiny symmetric drift).  So a stop clip's first frame has the same hand-position
-    distribution as a swipe's first frame (likewise the last): the position in one frame
-    does not give the class away, only the motion does.
-    """
+    """Start and end of the actor's centre (fractions of the side) from 6 uniforms ``u``,
+    drawn for every class: the class only decides how they are used.  Swapping start and end
+    maps each swipe onto its reverse.  ``stop`` rests where a swipe in a random direction
+    starts or ends, so no single frame gives the class away."""
     if label == "no_gesture":
         return None
     r = lambda v: round(float(v), 4)  # noqa: E731
@@ -328,15 +294,10 @@ def _sample_path(label: str, u: np.ndarray) -> dict[str, Any] | None:
 
 
 def idle_hand_path(u: np.ndarray, idle: np.ndarray, T: int, enters: bool) -> dict[str, Any]:
-    """The hand of an "idle hand" ``no_gesture`` clip: it rests where a ``stop`` rests
-    (same ``u``) and is in view only for frames ``visible = [start, end)``, which touch
-    one end of the clip: it enters and stays for the last ``span`` frames, or is there
-    for the first ``span`` and leaves.  ``span`` is uniform on ``[m, T // 2]`` with
-    ``m = ceil(T / 8)``, so at least one of 8 sampled frames shows the hand and at least
-    half do not.  The cap at half the clip keeps a ``stop`` (hand in view all clip long)
-    recognisable in a stream, where a window over a stop also holds frames from before
-    or after it (notebook 06).  Played backwards, entering is leaving with the same
-    span: the class stays closed under time reversal."""
+    """An idle-hand ``no_gesture`` clip: the hand rests where a ``stop`` rests and is in
+    view for ``visible = [start, end)`` frames touching one end of the clip (it enters or
+    leaves), ``span`` uniform on ``[ceil(T/8), T//2]``: at least one of 8 sampled frames,
+    at most half the clip.  Reversed, entering is leaving: the class stays closed."""
     path = _sample_path("stop", u)
     assert path is not None
     m = max(1, -(-T // 8))
@@ -346,9 +307,8 @@ def idle_hand_path(u: np.ndarray, idle: np.ndarray, T: int, enters: bool) -> dic
 
 
 def fidget_path(u: np.ndarray, f: np.ndarray, T: int) -> dict[str, Any]:
-    """A hard negative: a hand in view all clip long that moves without swiping, round a
-    loop (radius 0.06-0.14 of the side, 1-2 turns) round where a ``stop`` rests: it ends
-    near where it started, so its net travel stays below a swipe's (0.4 of the side)."""
+    """A hard negative: a hand in view all clip long circling (radius 0.06-0.14, 1-2
+    turns) round where a ``stop`` rests, travelling less than any swipe."""
     path = _sample_path("stop", u)
     assert path is not None
     turns = 1.0 + float(f[1])
@@ -366,9 +326,8 @@ def _pan(rng: np.random.Generator, T: int, lo: float, hi: float) -> list[float]:
 
 def _sample_scene(rng: np.random.Generator, cfg: GenerateConfig, session: dict[str, Any],
                   T: int, n: int) -> dict[str, Any]:
-    """What moves in the scene without being a gesture, over ``n`` frames (speeds set
-    per clip of ``T`` frames): drifting objects, lighting, the camera (pan, zoom or
-    cut) and the people (sway and drift).  Drawn the same way for every class."""
+    """What moves besides the hand over ``n`` frames (speeds per clip of ``T``):
+    drifting objects, lighting, camera pan/zoom/cut and people.  Same draws for every class."""
     drifters = []
     for _ in range(int(rng.choice(3, p=[0.65, 0.25, 0.1]))):
         d = _sample_distractor(rng, 0.05, 0.14)
@@ -410,11 +369,8 @@ def _durations(cfg: GenerateConfig) -> tuple[float, float]:
 
 def sample_clip_params(label: str, rng: np.random.Generator, cfg: GenerateConfig,
                        session: dict[str, Any]) -> dict[str, Any]:
-    """Everything that varies from clip to clip inside a session (JSON-able dict).
-
-    The same random numbers are drawn, in the same order, for every label: with equal
-    ``rng`` states two labels get identical appearance, lighting, scene motion and noise.
-    """
+    """Everything that varies from clip to clip inside a session (JSON-able dict); the
+    same random numbers are drawn in the same order for every label."""
     if label not in KNOWN_CLASSES:
         raise GestureError(f"unknown class {label!r} (choose from: {', '.join(KNOWN_CLASSES)})")
     T = n_frames(cfg)
@@ -450,10 +406,9 @@ def sample_clip_params(label: str, rng: np.random.Generator, cfg: GenerateConfig
 
 
 def mirror_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Parameters of the time-reversed clip: label reversed (left<->right, up<->down),
-    start/end swapped, easing reversed, idle-before/after swapped, every velocity and
-    angular speed negated, cuts mirrored, per-frame nuisances played backwards.
-    ``render_from_params`` of the result equals the original frames reversed, exactly."""
+    """Parameters of the time-reversed clip (label reversed, start/end and idle times
+    swapped, speeds negated, cuts mirrored, nuisances played backwards):
+    ``render_from_params`` of the result is the original frames reversed, exactly."""
     out = json.loads(json.dumps(params))
     T = out["n_frames"]
     out["label"] = TIME_REVERSED[out["label"]]
@@ -494,13 +449,8 @@ def _back_out(c: np.ndarray) -> np.ndarray:
 
 
 def ease(name: str, c: np.ndarray) -> np.ndarray:
-    """Easing in centred form: ``c`` in [-1, 1] (start..end of the motion) -> [-1, 1].
-
-    Centred so that time reversal is exact in floating point: ``ease(rev, -c) ==
-    -ease(name, c)`` bit for bit (odd polynomials; each ``*_out`` is *defined* as the
-    reverse of its ``*_in``).  ``back_in``/``back_out`` (anticipate / overshoot) are the
-    held-out motion profile: only the out-of-distribution set uses them.
-    """
+    """Easing in centred form, ``c`` in [-1, 1] -> [-1, 1], exact under reversal:
+    ``ease(rev, -c) == -ease(name, c)`` bit for bit.  ``back_*`` is the held-out profile."""
     c = np.asarray(c, dtype=np.float64)
     if name == "linear":
         return c.copy()
@@ -523,13 +473,9 @@ def _tau(T: int) -> np.ndarray:
 
 
 def actor_track(path: dict[str, Any], T: int) -> np.ndarray:
-    """Centre of the actor per frame, fractions of the side: ``(T, 2)`` float64 (x, y).
-
-    Idle at ``start`` until frame ``t0``, eased motion until ``t1``, idle at ``end``.
-    Computed as ``mid + half * ease(c)`` with the integer-exact centred time
-    ``c = (2 (t - t0) - D) / D``, so the reversed path reproduces it exactly.  A
-    ``bow`` bends the path sideways (held-out profile); a ``loop`` circles the rest spot.
-    """
+    """Centre of the actor per frame, fractions of the side: ``(T, 2)`` float64: idle at
+    ``start`` until ``t0``, eased motion until ``t1``, idle at ``end``, plus an optional
+    ``bow`` (sideways) or ``loop``; computed in centred time, so reversal is exact."""
     t = np.arange(T)
     t0, t1 = int(path["t0"]), int(path["t1"])
     D = t1 - t0
@@ -550,11 +496,8 @@ def actor_track(path: dict[str, Any], T: int) -> np.ndarray:
 
 def hand_track(params: Mapping[str, Any]) -> np.ndarray:
     """Where the hand is in every frame of a generated clip: ``(T, 3)`` float32 rows
-    ``(visible, x, y)``, the palm centre in fractions of the side (before camera shake
-    and tremor, a few pixels at most); ``x = y = 0`` where no hand is in view.
-    ``params`` are a manifest row's (:func:`sample_clip_params`).  The generator knows
-    this for free, so training can ask the frame encoder for it too
-    (``TrainConfig.hand_weight``, notebook 03)."""
+    ``(visible, x, y)`` (palm centre, fractions of the side; 0 where out of view), from a
+    manifest row's ``params``: the target of the hand loss (notebook 03)."""
     T, path = int(params["n_frames"]), params.get("path")
     out = np.zeros((T, 3), np.float32)
     if path is None:
@@ -696,10 +639,8 @@ def _sprite(spec: dict[str, Any], size_px: float, angle: float, color: Sequence[
 
 def _hand_sprite(spec: dict[str, Any], size_px: float, angle: float, color: Sequence[int],
                  frame_side: int) -> _Sprite:
-    """The hand and its forearm, which reaches 1.5 frame sides down the wrist's way (so it
-    always enters from a frame edge), skin up to ``sleeve_at``, then the sleeve.  The
-    held-out ``mitten`` style also gets a dark outline.  Edges are shaded darker, as on a
-    rounded hand lit from the front."""
+    """The hand and its forearm (reaching 1.5 frame sides down, so it enters from an
+    edge; skin, then the sleeve), shaded darker at the edges; ``mitten`` is outlined."""
     arm = 1.5 * frame_side / size_px  # in hand sizes
     cv = _Canvas(size_px, angle, reach=2 * arm + 1.7, aspect=spec["aspect"])
     skin, sleeve = cv.blank(), cv.blank()
@@ -851,10 +792,8 @@ def _backgrounds(session: dict[str, Any], scene: dict[str, Any], size: int,
 
 @lru_cache(maxsize=4)
 def _noise_bank(size: int) -> np.ndarray:
-    """16 tiles of standard normal noise ``(16, size + 16, size + 16, 3)`` float32.
-
-    Drawing fresh Gaussian noise for every frame costs more than the rest of the
-    rendering; a random tile at a random offset looks the same to a model."""
+    """16 tiles of standard normal noise ``(16, size + 16, size + 16, 3)`` float32: a
+    random tile at a random offset per frame costs far less than fresh noise."""
     bank = np.random.default_rng(20240).standard_normal((16, size + 16, size + 16, 3),
                                                          dtype=np.float32)
     bank.setflags(write=False)
@@ -863,9 +802,8 @@ def _noise_bank(size: int) -> np.ndarray:
 
 def _nuisances(seed: int, n: int, size: int, camera: dict[str, Any], margin: int,
                flip: bool = False) -> dict[str, np.ndarray]:
-    """Per-frame random nuisances of ``n`` frames, i.i.d. over time, drawn from ``seed``:
-    shake ``(n, 2)`` int pixels, flicker ``(n,)`` gain, tremor ``(n, 2)`` pixels, noise
-    tile ``(n,)`` and offset ``(n, 2)``.  ``flip`` plays them backwards."""
+    """Per-frame nuisances of ``n`` frames, i.i.d. over time from ``seed``: shake,
+    flicker, tremor, noise tile and offset; ``flip`` plays them backwards."""
     rng = np.random.default_rng(seed)
     out = {
         "shake": np.clip(np.round(rng.normal(0, camera["shake"] * size, (n, 2))),
@@ -898,13 +836,9 @@ def _movers(session: dict[str, Any], scene: dict[str, Any], size: int,
 def _compose(session: dict[str, Any], scene: dict[str, Any], size: int,
              actor_frames: Sequence[tuple[_Sprite, float, float] | None],
              text: Sequence[str | None] | None = None) -> np.ndarray:
-    """Render frames: background (camera) -> people and objects -> actor (tremor) ->
-    gain, lighting, flicker -> blur -> noise -> uint8 -> optional text.
-
-    ``scene`` holds what moves besides the hand (:func:`_sample_scene`; a clip's params
-    are one); ``actor_frames[t]`` is ``(sprite, x, y)`` (fractions of the side, before
-    tremor/shake) or None.  Returns ``(N, size, size, 3)`` uint8.
-    """
+    """Render ``(N, size, size, 3)`` uint8 frames: background (camera) -> people and
+    objects -> actor (``actor_frames[t] = (sprite, x, y)`` or None) -> lighting, flicker ->
+    blur -> noise -> optional text.  ``scene``: :func:`_sample_scene`'s keys."""
     cam, n = session["camera"], len(actor_frames)
     nuis = _nuisances(scene["noise_seed"], n, size, cam, _margin(session, size),
                       flip=scene["time_flip"])
@@ -977,13 +911,8 @@ def render_from_params(params: dict[str, Any], session: dict[str, Any],
 
 def render_clip(label: str, rng: np.random.Generator, cfg: GenerateConfig = DEFAULT_CONFIG,
                 session: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-    """One clip of class ``label``: frames ``(T, H, W, 3)`` uint8 RGB and its parameters.
-
-    ``session`` (from :func:`sample_session`) fixes the shared appearance; when None a
-    new one is drawn from ``rng`` first.  The returned params (JSON-able) hold the clip's
-    parameters plus ``"session"``, so ``render_from_params(p, p["session"], cfg)``
-    reproduces the frames.  Notebook 01.
-    """
+    """One clip of class ``label``: frames ``(T, H, W, 3)`` uint8 RGB and its params
+    (JSON-able, with ``"session"``; a new session is drawn from ``rng`` when None)."""
     if session is None:
         session = sample_session(rng, cfg)
     params = sample_clip_params(label, rng, cfg, session)
@@ -1001,13 +930,9 @@ def reverse_clip(frames: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Stream:
-    """A long recording with several gestures (notebook 06).
-
-    ``frames``: ``(N, H, W, 3)`` uint8 RGB; ``labels``: the ground-truth class of every
-    frame (``REST_LABEL`` between gestures); ``events``: one dict per gesture with
-    ``label``, ``start``/``end`` (frames where the hand is in view, end exclusive) and
-    ``motion_start``/``motion_end`` (the frames where it moves, end exclusive).
-    """
+    """A long recording with several gestures (notebook 06): ``frames`` ``(N, H, W, 3)``
+    uint8, the class of every frame (``REST_LABEL`` between gestures), and ``events`` with
+    ``label``, ``start``/``end`` (hand in view) and ``motion_start``/``motion_end``."""
 
     frames: np.ndarray
     labels: list[str]
@@ -1018,16 +943,9 @@ class Stream:
 def render_stream(labels: Sequence[str] | None, rng: np.random.Generator,
                   cfg: GenerateConfig = DEFAULT_CONFIG, session: dict[str, Any] | None = None,
                   n_events: int = 6, idle_seconds: tuple[float, float] = (0.5, 1.5)) -> Stream:
-    """A stream of gestures separated by idle time, one session throughout.
-
-    ``labels``: the gestures in order; None draws ``n_events`` from ``cfg.classes``
-    (``no_gesture`` excluded).  Each gesture is a clip-length segment whose hand moves
-    exactly like a dataset clip's (idle, moves, idle); before each and after the last
-    comes ``U(idle_seconds)`` of rest without a hand.  A ``no_gesture`` in ``labels`` is a
-    clip-length segment of that class (no hand, an idle hand or a fidgeting one): a
-    stream of only ``no_gesture`` is gesture-free footage.  The scene moves for the whole
-    stream (people, objects, lighting; pans, zooms and cuts in photo scenes).
-    """
+    """A stream of gestures (``labels``, or ``n_events`` drawn from ``cfg.classes``)
+    separated by ``U(idle_seconds)`` of rest, in one session with a moving scene.  Each
+    segment's hand moves like a dataset clip's; a ``no_gesture`` segment is rest."""
     check_render_settings(cfg)
     if session is None:
         session = sample_session(rng, cfg)
@@ -1242,13 +1160,10 @@ def generate_dataset(out_dir: str | os.PathLike[str], cfg: GenerateConfig = DEFA
                      overwrite: bool = False, progress: bool = True) -> Path:
     """Write a synthetic dataset to ``out_dir`` and return it (load-or-compute).
 
-    Layout: ``<class>/<class>_NNNN.mp4``, ``config.json``, ``sessions.json`` (session
-    appearance per group), ``labels.txt`` and ``manifest.csv`` (written last, so an
-    interrupted run never looks complete).  Splits are by session, stratified.
-    Returns at once when ``out_dir`` holds a complete dataset made with ``cfg``
-    (:func:`is_complete`), unless ``overwrite``.  A dataset made with other settings is
-    regenerated with a one-line note; a folder holding anything else is refused.
-    """
+    Layout: ``<class>/<class>_NNNN.mp4``, ``config.json``, ``sessions.json``, ``labels.txt``
+    and ``manifest.csv`` (last: an interrupted run never looks complete); splits by session.
+    A complete dataset made with ``cfg`` is kept unless ``overwrite``; one made with other
+    settings is regenerated with a one-line note; a folder holding anything else is refused."""
     check_config(cfg)
     out_dir = Path(out_dir)
     if not overwrite and is_complete(out_dir, cfg):
@@ -1266,22 +1181,15 @@ QUICK_OVERRIDES: dict[str, Any] = {"clips_per_class": 6, "group_size": 1, "size"
 def standard_config(quick: bool | None = None) -> GenerateConfig:
     """The settings of the series' dataset: ``GenerateConfig()`` defaults, or in QUICK
     mode (default: ``GESTURE_QUICK``) the small :data:`QUICK_OVERRIDES` version."""
-    from gesture_utils.runtime import is_quick
-
     quick = is_quick() if quick is None else quick
     return replace(GenerateConfig(), **QUICK_OVERRIDES) if quick else GenerateConfig()
 
 
 def standard_dataset(quick: bool | None = None, progress: bool = True,
                      overwrite: bool = False, name: str | None = None, **overrides: Any) -> Path:
-    """The dataset every notebook uses, generated on first use (load-or-compute):
-    ``data_dir()/"synthetic"`` with :func:`standard_config`, or
-    ``data_dir()/"synthetic_quick"`` in QUICK mode.  Returns its root.  ``name`` and
-    ``overrides`` give a variant in its own folder (``name`` or ``name_quick``), e.g.
-    notebook 03's ``standard_dataset(name="synthetic_overlay", text_overlay=True)``."""
-    from gesture_utils.paths import data_dir
-    from gesture_utils.runtime import is_quick
-
+    """The dataset every notebook uses, generated on first use: ``data_dir()/"synthetic"``
+    (``synthetic_quick`` in QUICK mode).  ``name`` and ``overrides`` give a variant in its
+    own folder, e.g. ``standard_dataset(name="synthetic_overlay", text_overlay=True)``."""
     quick = is_quick() if quick is None else quick
     folder = name or "synthetic"
     root = data_dir() / (f"{folder}_quick" if quick else folder)
@@ -1298,11 +1206,8 @@ OOD_OVERRIDES: dict[str, Any] = {"holdout": True, "seed": 7007, "fps": 24, "seco
 
 
 def ood_dataset(quick: bool | None = None, progress: bool = True) -> Path:
-    """The out-of-distribution set, generated on first use into ``data_dir()/"ood"``
-    (``ood_quick`` in QUICK mode, with 4 clips per class): every clip is in its
-    ``train`` split, since nothing ever trains on it."""
-    from gesture_utils.runtime import is_quick
-
+    """The out-of-distribution set in ``data_dir()/"ood"`` (``ood_quick``: 4 clips per
+    class), generated on first use; every clip is in ``train``, nothing trains on it."""
     quick = is_quick() if quick is None else quick
     small = {"clips_per_class": 4, "group_size": 1} if quick else {}
     return standard_dataset(quick, progress, name="ood", **{**OOD_OVERRIDES, **small})
@@ -1320,6 +1225,17 @@ def load_sessions(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- CLI
 
 
+#: ``gesture-utils generate`` flags that set a :class:`GenerateConfig` field of that name.
+_CLI_FIELDS: dict[str, str | None] = {
+    "clips_per_class": None, "size": "frame side in pixels", "fps": None,
+    "seconds": "clip length", "seed": None,
+    "group_size": "clips of each class per recording session",
+    "val_fraction": None, "test_fraction": None,
+    "idle_hand_fraction": "share of no_gesture clips where a still hand comes or goes (0-1)",
+    "workers": "processes (default 0 = one per CPU core for >= 100 clips)",
+}
+
+
 def configure_cli(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``gesture-utils generate``."""
     d = GenerateConfig()
@@ -1327,19 +1243,9 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
                         help="output folder (default: <data_dir>/synthetic)")
     parser.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
                         help=f"classes to draw (default: all of {' '.join(KNOWN_CLASSES)})")
-    parser.add_argument("--clips-per-class", type=int, default=d.clips_per_class)
-    parser.add_argument("--size", type=int, default=d.size, help="frame side in pixels")
-    parser.add_argument("--fps", type=int, default=d.fps)
-    parser.add_argument("--seconds", type=float, default=d.seconds, help="clip length")
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--group-size", type=int, default=d.group_size,
-                        help="clips of each class per recording session")
-    parser.add_argument("--val-fraction", type=float, default=d.val_fraction)
-    parser.add_argument("--test-fraction", type=float, default=d.test_fraction)
-    parser.add_argument("--idle-hand-fraction", type=float, default=d.idle_hand_fraction,
-                        help="share of no_gesture clips where a still hand comes or goes (0-1)")
-    parser.add_argument("--workers", type=int, default=d.workers,
-                        help="processes (default 0 = one per CPU core for >= 100 clips)")
+    for name, text in _CLI_FIELDS.items():
+        value = getattr(d, name)
+        parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=text)
     parser.add_argument("--scene", choices=SCENES, default=d.scene,
                         help="photo: webcam-like scenes (default); procedural: the flat look")
     parser.add_argument("--holdout", action="store_true",
@@ -1353,22 +1259,10 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    cfg = replace(
-        GenerateConfig(),
-        classes=tuple(args.classes) if args.classes else GenerateConfig().classes,
-        clips_per_class=args.clips_per_class, size=args.size, fps=args.fps,
-        seconds=args.seconds, seed=args.seed, group_size=args.group_size,
-        val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-        text_overlay=args.text_overlay, workers=args.workers,
-        idle_hand_fraction=args.idle_hand_fraction, scene=args.scene, holdout=args.holdout,
-    )
+    fields = {k: getattr(args, k) for k in (*_CLI_FIELDS, "scene", "holdout", "text_overlay")}
+    cfg = replace(GenerateConfig(), **fields, **({"classes": tuple(args.classes)} if args.classes else {}))
     check_config(cfg)
-    if args.out is None:
-        from gesture_utils.paths import data_dir
-
-        out = data_dir() / "synthetic"
-    else:
-        out = args.out
+    out = data_dir() / "synthetic" if args.out is None else args.out
     start = time.perf_counter()
     fresh = args.overwrite or not is_complete(out, cfg)
     generate_dataset(out, cfg, overwrite=args.overwrite, progress=not args.no_progress)
@@ -1377,46 +1271,3 @@ def _run(args: argparse.Namespace) -> int:
     verb = f"wrote {len(splits)} clips" if fresh else f"up to date: {len(splits)} clips"
     print(f"{verb} ({counts}) in {out} [{time.perf_counter() - start:.1f} s]")
     return 0
-
-
-__all__ = [
-    "ACTOR_SHAPES",
-    "BACKGROUNDS",
-    "QUICK_OVERRIDES",
-    "EASINGS",
-    "KNOWN_CLASSES",
-    "HOLDOUT_EASINGS",
-    "OOD_OVERRIDES",
-    "SCENES",
-    "REST_LABEL",
-    "TIME_REVERSED",
-    "Stream",
-    "actor_track",
-    "check_config",
-    "check_render_settings",
-    "clip_rng",
-    "configure_cli",
-    "dataset_config",
-    "ease",
-    "generate_dataset",
-    "hand_track",
-    "fidget_path",
-    "idle_hand_path",
-    "is_complete",
-    "load_sessions",
-    "mirror_params",
-    "n_frames",
-    "n_sessions",
-    "ood_dataset",
-    "render_clip",
-    "render_from_params",
-    "render_stream",
-    "resolve_workers",
-    "reverse_clip",
-    "sample_clip_params",
-    "sample_session",
-    "session_background",
-    "session_rng",
-    "standard_config",
-    "standard_dataset",
-]

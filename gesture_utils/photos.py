@@ -93,7 +93,3 @@ def faces() -> np.ndarray:
     out = np.asarray(skimage.data.lfw_subset()[:N_FACES], np.float32)
     out.setflags(write=False)
     return out
-
-
-__all__ = ["HOLDOUT_FACES", "HOLDOUT_PHOTOS", "TRAIN_PHOTOS", "face_indices", "faces",
-           "photo", "photo_names"]

@@ -165,6 +165,3 @@ def split_summary(labels: Sequence[str], splits: Sequence[str]) -> dict[str, dic
         c = Counter(lab for lab, s in zip(labels, splits, strict=True) if s == split)
         out[split] = {lab: c.get(lab, 0) for lab in sorted(set(labels))}
     return out
-
-
-__all__ = ["SPLITS", "assign_splits", "check_no_group_leak", "split_summary"]

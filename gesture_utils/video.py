@@ -286,19 +286,3 @@ def write_video(path: str | os.PathLike[str], frames_rgb: np.ndarray, fps: float
                               "this OpenCV build may lack the codec; try .avi (MJPG) or "
                               "reinstall opencv-python")
     return path
-
-
-__all__ = [
-    "IMAGE_SUFFIXES",
-    "RESIZE_MODES",
-    "VIDEO_SUFFIXES",
-    "is_clip_path",
-    "iter_frames",
-    "natural_key",
-    "read_clip",
-    "read_frames",
-    "resize_frame",
-    "sample_indices",
-    "to_rgb",
-    "write_video",
-]
