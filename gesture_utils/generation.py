@@ -49,14 +49,9 @@ from gesture_utils.video import write_video
 #: Classes the generator can draw (any subset may be chosen).
 KNOWN_CLASSES: tuple[str, ...] = DEFAULT_CLASSES
 #: What each class becomes when its clip is played backwards.
-TIME_REVERSED: dict[str, str] = {
-    "swipe_left": "swipe_right",
-    "swipe_right": "swipe_left",
-    "swipe_up": "swipe_down",
-    "swipe_down": "swipe_up",
-    "stop": "stop",
-    "no_gesture": "no_gesture",
-}
+TIME_REVERSED: dict[str, str] = {"swipe_left": "swipe_right", "swipe_right": "swipe_left",
+                                 "swipe_up": "swipe_down", "swipe_down": "swipe_up",
+                                 "stop": "stop", "no_gesture": "no_gesture"}
 #: Easing curves of the motion, closed under time reversal.
 EASINGS: tuple[str, ...] = ("linear", "ease_in_out", "ease_in", "ease_out")
 #: The held-out motion profile (anticipate / overshoot, on a bowed path): only

@@ -34,7 +34,7 @@ from pathlib import Path
 from gesture_utils.errors import GestureError, input_error
 from gesture_utils.paths import atomic_path, write_text
 from gesture_utils.splits import assign_splits
-from gesture_utils.video import IMAGE_SUFFIXES
+from gesture_utils.video import frame_files
 
 LABELS_FILE = "labels.txt"
 MANIFEST_FILE = "manifest.csv"
@@ -133,11 +133,6 @@ def _class_map(classes: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
     return {str(name): JESTER_TO_OURS.get(str(name), str(name)) for name in classes}
 
 
-def _has_frames(folder: Path) -> bool:
-    return folder.is_dir() and any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                                   and not p.name.startswith(".") for p in folder.iterdir())
-
-
 def _place(src: Path, dst: Path, mode: str) -> None:
     """Copy (or symlink) the frame folder ``src`` to ``dst``, replacing what is there."""
     if dst.is_symlink() or dst.is_file():
@@ -178,7 +173,7 @@ def _import_rows(root: Path, out_dir: Path, pairs: Sequence[tuple[str, str]],
         if label is None or (max_per_class is not None and taken[label] >= max_per_class):
             continue
         src = root / video_id
-        if not _has_frames(src):
+        if not (src.is_dir() and frame_files(src)):
             if strict:
                 raise input_error(src, "frame folder missing or holds no images",
                                   "check the root folder, or drop strict to skip such rows")
