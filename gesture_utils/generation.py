@@ -948,9 +948,7 @@ def render_stream(labels: Sequence[str] | None, rng: np.random.Generator,
         pool = [c for c in cfg.classes if c != REST_LABEL] or [REST_LABEL]
         labels = [pool[int(i)] for i in rng.integers(len(pool), size=n_events)]
     labels = list(labels)
-    unknown = sorted(set(labels) - set(KNOWN_CLASSES))
-    if unknown:
-        raise GestureError(f"unknown class(es) {unknown} (choose from: {', '.join(KNOWN_CLASSES)})")
+    _unknown_classes(sorted(set(labels)))
     T, size, fps = n_frames(cfg), cfg.size, cfg.fps
     lo, hi = (max(0, int(round(s * fps))) for s in idle_seconds)
     if hi < lo:
