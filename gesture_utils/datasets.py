@@ -449,6 +449,11 @@ class GestureClipDataset(Dataset):
         self.seed, self.with_hand, self.epoch = int(seed), bool(with_hand), 0
         self._reads: dict[int, int] = {}
 
+    @property
+    def targets(self) -> list[int]:
+        """Class index of every clip (for samplers and class-balance plots)."""
+        return [self._index[r.label] for r in self.records]
+
     def __len__(self) -> int:
         return len(self.records)
 

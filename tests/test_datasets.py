@@ -418,7 +418,7 @@ def test_to_tensor_normalises_and_inverts():
 def test_dataset_items_shapes_dtypes_and_values(data_root):
     records = load_manifest(data_root)
     ds = GestureClipDataset(records, LABELS, CLIP)
-    assert len(ds) == 12
+    assert len(ds) == 12 and ds.targets == [LABELS.index(r.label) for r in records]
     x, y = ds[5]
     assert x.shape == (6, 3, 24, 24) and x.dtype == torch.float32
     assert isinstance(y, int) and y == LABELS.index(records[5].label)
