@@ -1070,9 +1070,10 @@ def _clear(out_dir: Path) -> None:
             shutil.rmtree(out_dir / c)
 
 
-def _make_room(out_dir: Path, cfg: GenerateConfig) -> None:
+def _make_room(out_dir: Path, cfg: GenerateConfig, overwrite: bool) -> None:
     """Clear what an earlier generation left in ``out_dir`` (saying so when its settings
-    were others); refuse a folder that holds anything else."""
+    were others); refuse a folder that holds anything else (a dataset without recorded
+    settings, e.g. imported clips, only with ``overwrite``)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise input_error(out_dir, "exists and is not a folder", "choose another output folder")
     if not (out_dir.is_dir() and any(out_dir.iterdir())):
@@ -1081,6 +1082,9 @@ def _make_room(out_dir: Path, cfg: GenerateConfig) -> None:
         raise input_error(out_dir, "folder is not empty and holds no generated dataset",
                           "choose a new or empty output folder")
     stored = _read_json(out_dir / CONFIG)
+    if not isinstance(stored, dict) and not overwrite:
+        raise input_error(out_dir, "holds a dataset without recorded settings (no readable "
+                          f"{CONFIG})", "pass overwrite=True (CLI: --overwrite) or choose another folder")
     if isinstance(stored, dict) and stored != _content_config(cfg):
         print(f"{out_dir}: made with other settings ({_differences(stored, cfg)}) - regenerating it")
     _clear(out_dir)
@@ -1161,7 +1165,7 @@ def generate_dataset(out_dir: str | os.PathLike[str], cfg: GenerateConfig = DEFA
     out_dir = Path(out_dir)
     if not overwrite and is_complete(out_dir, cfg):
         return out_dir
-    _make_room(out_dir, cfg)
+    _make_room(out_dir, cfg, overwrite)
     write_json(out_dir / CONFIG, _content_config(cfg))
     _write_index(out_dir, cfg, _render_sessions(cfg, out_dir, progress))
     return out_dir

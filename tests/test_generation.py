@@ -571,6 +571,16 @@ def test_refuses_to_write_into_a_foreign_folder(tmp_path, tiny_config):
     with pytest.raises(GestureError, match="not empty"):
         gen.generate_dataset(tmp_path, tiny_config, progress=False, overwrite=True)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+    # a dataset that records no settings (imported clips): refused unless overwrite
+    other = tmp_path / "imported"
+    (other / "stop").mkdir(parents=True)
+    (other / "stop" / "clip.mp4").write_bytes(b"x")
+    (other / "manifest.csv").write_text("path,label,split,group\nstop/clip.mp4,stop,train,g\n")
+    with pytest.raises(GestureError, match="without recorded settings"):
+        gen.generate_dataset(other, tiny_config, progress=False)
+    assert (other / "stop" / "clip.mp4").read_bytes() == b"x"
+    gen.generate_dataset(other, tiny_config, progress=False, overwrite=True)
+    assert gen.is_complete(other, tiny_config)
 
 
 def test_default_dataset_has_enough_sessions_for_a_meaningful_test_split():
