@@ -483,6 +483,14 @@ def test_tiny_dataset_layout(tiny_dataset, tiny_config):
     assert set(gen.load_sessions(root)) == set(by_group)
 
 
+def test_tiny_dataset_index_files_are_pinned(tiny_dataset):
+    """manifest.csv and sessions.json of the tiny dataset, byte for byte (sha256, 16 hex)."""
+    got = {name: _sha((tiny_dataset / name).read_bytes())
+           for name in ("manifest.csv", "sessions.json", "labels.txt")}
+    assert got == {"manifest.csv": "bd429909c3fea69b", "sessions.json": "8dec0e3a9087586b",
+                   "labels.txt": "a2d29e80dd9282ee"}
+
+
 def test_written_clip_decodes_close_to_the_rendered_frames(tiny_dataset, tiny_config):
     row = next(r for r in _manifest(tiny_dataset) if r["label"] == "swipe_right")
     session = gen.load_sessions(tiny_dataset)[row["group"]]
