@@ -1,4 +1,4 @@
-"""How fast does the default synthetic dataset generate? (issue 2: under a minute on 2 cores)
+"""How fast does the default synthetic dataset generate? (target: under a minute on 2 cores)
 
 Usage:  .venv/bin/python benchmarks/bench_generation.py [--workers 1 2] [--clips-per-class N]
 

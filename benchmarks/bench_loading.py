@@ -4,7 +4,6 @@ Writes a small set of videos shaped like the generator's default (24 frames, 112
 to a temporary folder, then times, per clip:
 
 * ``decode``      -- ``read_clip`` (open, decode every frame, resize, subsample),
-* ``disk cache``  -- ``ClipCache`` with ``cache_dir`` after a restart (``np.load``),
 * ``memory hit``  -- ``ClipCache.get`` on a clip already in memory,
 * ``getitem``     -- ``dataset[i]`` from the cache: normalised float tensor,
 * ``getitem+aug`` -- the same with augmentation (crop, flip, colour jitter).
@@ -76,14 +75,6 @@ def main(argv: list[str] | None = None) -> None:
         n = len(paths)
         decode = per_clip(lambda i: read_clip(paths[i], t, s), n, args.repeat)
 
-        for path in paths:
-            ClipCache(Path(tmp) / "cache").get(path, t, s)
-
-        def from_disk(i: int) -> None:
-            ClipCache(Path(tmp) / "cache").get(paths[i], t, s)  # fresh: memory empty
-
-        disk = per_clip(from_disk, n, args.repeat)
-
         cache = ClipCache()
         records = [ClipRecord(path, "stop") for path in paths]
         plain = GestureClipDataset(records, ["stop"], clip, cache=cache)
@@ -98,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{n} videos of {args.frames}x{args.size}x{args.size} -> clips "
           f"({t}, {s}, {s}, 3); median of {args.repeat} passes; torch threads=1")
     print(f"{'step':<14}{'ms/clip':>10}{'decode / step':>15}")
-    for name, sec in [("decode", decode), ("disk cache", disk), ("memory hit", memory),
+    for name, sec in [("decode", decode), ("memory hit", memory),
                       ("getitem", item), ("getitem+aug", item_aug)]:
         print(f"{name:<14}{sec * 1e3:>10.3f}{decode / sec:>14.1f}x")
 

@@ -1,39 +1,19 @@
-"""Gesture datasets: labels, manifests, direction-aware flips, a decoded-clip cache and
-the torch ``Dataset`` every training notebook uses (notebook 01).
+"""Gesture datasets: labels, manifests, direction-aware flips and augmentation, the torch
+``Dataset`` of training, and :func:`load_split`, the one loader of a split (notebook 01).
 
-On disk (see ``data/README.md``)::
-
-    data/<name>/labels.txt     one class per line; line order = label index
-    data/<name>/manifest.csv   path,label,split,group,params
-    data/<name>/<class>/...    clips: video files or frame-image folders
-
-Without ``manifest.csv`` the folder-per-class layout is discovered (sorted), each clip is
-its own group unless told otherwise, and splits come from
-:func:`gesture_utils.splits.assign_splits`.
-
-Clip pipeline in :class:`GestureClipDataset`::
-
-    file --read_clip--> uint8 (T,S,S,3) --ClipCache--> [augment_clip] --to_tensor--> float (T,C,S,S)
-
-Decoding happens once per clip (the cache keeps uint8 clips); augmentation and
-normalisation are cheap numpy/torch ops on 8x64x64x3 arrays.  On 2 cores
-``num_workers=0`` is usually fastest.  With DataLoader workers, call
-:meth:`GestureClipDataset.preload` first (each epoch's workers then start with the full
-cache) and :meth:`GestureClipDataset.set_epoch` before every epoch.  Do *not* use
-``persistent_workers=True``: persistent workers keep the copy of the dataset they got in
-the first epoch, so ``set_epoch`` never reaches them and the augmentation no longer
-follows ``(seed, epoch)``.
+Layout: :mod:`gesture_utils.importers`.  Without ``manifest.csv`` the folder-per-class
+layout is discovered and split with :func:`gesture_utils.splits.assign_splits`.
+A clip is decoded once (:class:`ClipCache`), then augmented and normalised per item.
+With DataLoader workers call :meth:`GestureClipDataset.preload` first and ``set_epoch``
+every epoch; not ``persistent_workers=True`` (they would never see ``set_epoch``).
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
-import uuid
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,37 +25,17 @@ import torch
 from torch.utils.data import Dataset
 
 from gesture_utils import video as _video
-from gesture_utils.config import (
-    HFLIP_PAIRS,
-    VFLIP_PAIRS,
-    AugmentConfig,
-    ClipConfig,
-    GenerateConfig,
-)
+from gesture_utils.config import HFLIP_PAIRS, VFLIP_PAIRS, AugmentConfig, ClipConfig, GenerateConfig
 from gesture_utils.errors import GestureError, input_error
+from gesture_utils.importers import LABELS_FILE, MANIFEST_COLUMNS, MANIFEST_FILE
 from gesture_utils.splits import SPLITS, assign_splits, check_no_group_leak
 from gesture_utils.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, natural_key
 
-LABELS_FILE = "labels.txt"
-MANIFEST_FILE = "manifest.csv"
-#: Columns a manifest must have; ``params`` is optional (``{}`` when absent).
-MANIFEST_COLUMNS: tuple[str, ...] = ("path", "label", "split", "group", "params")
-REQUIRED_COLUMNS: tuple[str, ...] = ("path", "label", "split", "group")
-ON_ERROR = ("raise", "skip")
 #: Split fractions used when a dataset has no manifest: the generator's (one source).
 _SPLIT_DEFAULTS = GenerateConfig()
-
-
-def _check_on_error(on_error: str) -> None:
-    if on_error not in ON_ERROR:
-        raise GestureError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-
-
-def _problem(err: GestureError, on_error: str) -> None:
-    """Raise ``err``, or (``on_error='skip'``) turn it into a warning."""
-    if on_error == "raise":
-        raise err
-    warnings.warn(f"skipping: {err}", stacklevel=3)
+#: The geometry :func:`augment_clip` applied: crop ``(top, left, height, width)`` as
+#: fractions, then whether it flipped horizontally and vertically.
+Geometry = tuple[float, float, float, float, bool, bool]
 
 
 # --------------------------------------------------------------------------- records
@@ -83,11 +43,8 @@ def _problem(err: GestureError, on_error: str) -> None:
 
 @dataclass
 class ClipRecord:
-    """One clip: absolute ``path``, class ``label``, ``split`` and ``group`` id.
-
-    ``group`` defaults to :func:`default_group` (each clip its own group); ``params``
-    holds the generation parameters from the manifest (``{}`` for imported data).
-    """
+    """One clip: absolute ``path``, class ``label``, ``split``, ``group`` (default: its own,
+    ``<class folder>/<stem>``) and the generator's ``params`` (``{}`` for other data)."""
 
     path: Path
     label: str
@@ -98,14 +55,7 @@ class ClipRecord:
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         if not self.group:
-            self.group = default_group(self.path)
-
-
-def default_group(path: str | os.PathLike[str]) -> str:
-    """``<class folder>/<file stem>``: one group per clip.  The class folder is part of it
-    because stems repeat across classes (``swipe_left/0001.mp4``, ``stop/0001.mp4``)."""
-    path = Path(path)
-    return f"{path.parent.name}/{path.stem}"
+            self.group = f"{self.path.parent.name}/{self.path.stem}"
 
 
 def _class_dirs(root: Path) -> list[Path]:
@@ -114,20 +64,15 @@ def _class_dirs(root: Path) -> list[Path]:
 
 
 def read_labels(root: str | os.PathLike[str]) -> list[str]:
-    """Class names in label-index order.
-
-    From ``root/labels.txt`` (one per line, blank lines ignored); without it, the
-    sorted labels of ``manifest.csv``, else the sorted class folder names.
-    Raises :class:`GestureError` for a missing root, an empty file or duplicates.
-    """
+    """Class names in label-index order: ``labels.txt``, else the sorted labels of
+    ``manifest.csv``, else the class folder names."""
     root = Path(root)
     if not root.is_dir():
         raise input_error(root, "dataset folder not found",
                           "generate it with `gesture-utils generate` or check the path")
     path = root / LABELS_FILE
     if path.is_file():
-        labels = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        labels = [x for x in labels if x]
+        labels = [x.strip() for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
         if not labels:
             raise input_error(path, "holds no class names", "write one class name per line")
         dupes = sorted({x for x in labels if labels.count(x) > 1})
@@ -144,69 +89,53 @@ def read_labels(root: str | os.PathLike[str]) -> list[str]:
     return [d.name for d in dirs]
 
 
-def _clips_in(folder: Path) -> tuple[list[Path], list[Path]]:
-    """(clips, ignored files) in a class folder, natural-sorted."""
-    clips, ignored = [], []
-    for p in sorted(folder.iterdir(), key=lambda p: natural_key(p.name)):
-        if p.name.startswith("."):
-            continue
-        if p.is_dir() or p.suffix.lower() in VIDEO_SUFFIXES:
-            clips.append(p)  # a video, or a frame folder (emptiness is reported when read)
-        else:
-            ignored.append(p)  # notes, loose frames (they belong in a per-clip folder), ...
-    return clips, ignored
+def _check_folders(root: Path, labels: Sequence[str], folders: Mapping[str, Path]) -> None:
+    missing = [x for x in labels if x not in folders]
+    extra = [x for x in folders if x not in labels]
+    if missing or extra:
+        where = root / LABELS_FILE if (root / LABELS_FILE).is_file() else root
+        what = ([f"no folder for {missing}"] if missing else []) + (
+            [f"folders not in labels: {extra}"] if extra else [])
+        raise input_error(where, "class list does not match the class folders: " + "; ".join(what),
+                          "make labels.txt list exactly the class folder names")
+
+
+def _clips_in(folder: Path) -> list[Path]:
+    """The clips of a class folder (videos and frame folders), natural-sorted; warns
+    about other files and raises if there is no clip."""
+    entries = [p for p in sorted(folder.iterdir(), key=lambda p: natural_key(p.name))
+               if not p.name.startswith(".")]
+    clips = [p for p in entries if p.is_dir() or p.suffix.lower() in VIDEO_SUFFIXES]
+    ignored = [p for p in entries if p not in clips]
+    if ignored:
+        warnings.warn(f"{folder}: ignored {len(ignored)} file(s) that are not clips, "
+                      f"e.g. {ignored[0].name}", stacklevel=3)
+    if not clips:
+        loose = any(p.suffix.lower() in IMAGE_SUFFIXES for p in ignored)
+        fix = ("frames go in one folder per clip: <class>/<clip_id>/00001.jpg" if loose
+               else "add clips or remove the class from labels.txt")
+        raise input_error(folder, "class folder holds no clips", fix)
+    return clips
 
 
 def discover_clips(root: str | os.PathLike[str], labels: Sequence[str] | None = None,
                    group_fn: Callable[[Path], str] | None = None,
                    val_fraction: float = _SPLIT_DEFAULTS.val_fraction,
-                   test_fraction: float = _SPLIT_DEFAULTS.test_fraction, seed: int = 0,
-                   on_error: str = "raise") -> list[ClipRecord]:
-    """Records for a folder-per-class dataset without a manifest (sorted, deterministic).
+                   test_fraction: float = _SPLIT_DEFAULTS.test_fraction,
+                   seed: int = 0) -> list[ClipRecord]:
+    """Records of a folder-per-class dataset without a manifest (sorted, deterministic).
 
-    Each entry of ``root/<class>/`` that is a video file or a folder (of frame images) is
-    one clip.  ``group_fn(path) -> str`` gives group ids (default: :func:`default_group`,
-    ``<class>/<stem>``, i.e. every clip its own group; pass e.g.
-    ``lambda p: p.stem.split('_')[0]`` when names carry a session id, so a session's
-    clips stay in one split).  Splits come from :func:`assign_splits` (default
-    fractions: ``GenerateConfig``'s).
-
-    Raises :class:`GestureError` when ``labels.txt`` and the class folders disagree or a
-    class folder holds no clips (``on_error='skip'``: warn and continue).
+    Every video file or frame folder in ``root/<class>/`` is a clip.  ``group_fn(path)``
+    gives group ids (default: each clip its own); splits come from :func:`assign_splits`.
     """
-    _check_on_error(on_error)
     root = Path(root).resolve()
     if not root.is_dir():
         raise input_error(root, "dataset folder not found", "check the path")
     folders = {d.name: d for d in _class_dirs(root)}
-    if labels is None:
-        labels = read_labels(root)
-    labels = list(labels)
-    missing = [x for x in labels if x not in folders]
-    extra = [x for x in folders if x not in labels]
-    if missing or extra:
-        where = root / LABELS_FILE if (root / LABELS_FILE).is_file() else root
-        what = []
-        if missing:
-            what.append(f"no folder for {missing}")
-        if extra:
-            what.append(f"folders not in labels: {extra}")
-        raise input_error(where, "class list does not match the class folders: " + "; ".join(what),
-                          "make labels.txt list exactly the class folder names")
-    records: list[ClipRecord] = []
-    for label in labels:
-        clips, ignored = _clips_in(folders[label])
-        if ignored:
-            warnings.warn(f"{folders[label]}: ignored {len(ignored)} file(s) that are not clips, "
-                          f"e.g. {ignored[0].name}", stacklevel=2)
-        if not clips:
-            loose = any(p.suffix.lower() in IMAGE_SUFFIXES for p in ignored)
-            fix = ("frames go in one folder per clip: <class>/<clip_id>/00001.jpg" if loose
-                   else "add clips or remove the class from labels.txt")
-            _problem(input_error(folders[label], "class folder holds no clips", fix), on_error)
-        for p in clips:
-            group = group_fn(p) if group_fn is not None else default_group(p)
-            records.append(ClipRecord(path=p, label=label, group=str(group)))
+    labels = list(read_labels(root) if labels is None else labels)
+    _check_folders(root, labels, folders)
+    records = [ClipRecord(p, label, group=str(group_fn(p)) if group_fn else "")
+               for label in labels for p in _clips_in(folders[label])]
     if not records:
         raise input_error(root, "no clips found", "expected <root>/<class>/<clip>.mp4")
     splits = assign_splits([r.label for r in records], [r.group for r in records],
@@ -228,96 +157,83 @@ def _read_manifest_rows(path: Path) -> tuple[list[dict[str, str]], list[str]]:
     return rows, columns
 
 
-def load_manifest(root: str | os.PathLike[str], on_error: str = "raise",
-                  labels: Sequence[str] | None = None, check_files: bool = True,
+def _record(row: Mapping[str, str], line: int, manifest: Path, labels: Sequence[str]) -> ClipRecord:
+    """The record of one manifest row, or a one-line error naming the file and line."""
+    where = f"{manifest}:{line}"
+    if not row["path"]:
+        raise input_error(where, "empty path")
+    if row["label"] not in labels:
+        raise input_error(where, f"unknown label {row['label']!r} for {row['path']}",
+                          f"labels.txt has {sorted(labels)}")
+    if row["split"] not in SPLITS:
+        raise input_error(where, f"split {row['split']!r} for {row['path']} is not one of {SPLITS}")
+    try:
+        params = json.loads(row.get("params") or "{}")
+    except json.JSONDecodeError as e:
+        raise input_error(where, f"params of {row['path']} are not valid JSON ({e.msg})") from None
+    path = Path(row["path"].replace("\\", "/"))  # a manifest written on Windows
+    path = path if path.is_absolute() else manifest.parent / path
+    if not path.exists():
+        raise input_error(path, "clip listed in manifest.csv does not exist",
+                          f"fix line {line} of {manifest} or restore the file")
+    return ClipRecord(path, row["label"], row["split"], row["group"], params)
+
+
+def _check_records(records: Sequence[ClipRecord], rows: Sequence[Mapping[str, str]],
+                   manifest: Path, labels: Sequence[str]) -> None:
+    """Raise for a clip listed twice or a class without clips; warn about rows without a
+    group and clips outside their label's folder."""
+    first_line: dict[str, int] = {}
+    for line, r in enumerate(records, start=2):
+        key = os.path.normcase(os.path.normpath(r.path))
+        if key in first_line:
+            raise input_error(manifest, f"lists {rows[line - 2]['path']} twice (lines "
+                                        f"{first_line[key]} and {line}), so one clip could be "
+                                        "in two splits", "keep one row per clip")
+        first_line[key] = line
+    no_group = [line for line, row in enumerate(rows, start=2) if not row["group"]]
+    if no_group:
+        warnings.warn(f"{manifest}: {len(no_group)} row(s) have an empty group (e.g. line "
+                      f"{no_group[0]}); each becomes its own group, so clips of one session "
+                      "may land in different splits (fill in the group column)", stacklevel=3)
+    elsewhere = [f"line {line}: {row['path']} labelled {r.label!r}"
+                 for line, (row, r) in enumerate(zip(rows, records, strict=True), start=2)
+                 if r.label not in _folders_of(r.path, manifest.parent)]
+    if elsewhere:
+        warnings.warn(f"{manifest}: {len(elsewhere)} clip(s) are not inside their label's "
+                      f"folder (e.g. {elsewhere[0]}); check those labels", stacklevel=3)
+    empty = [lab for lab in labels if not any(r.label == lab for r in records)]
+    if empty:
+        raise input_error(manifest, f"has no clips of class(es) {empty} listed in labels.txt",
+                          "add rows for them or remove them from labels.txt")
+
+
+def load_manifest(root: str | os.PathLike[str], labels: Sequence[str] | None = None,
                   val_fraction: float = _SPLIT_DEFAULTS.val_fraction,
                   test_fraction: float = _SPLIT_DEFAULTS.test_fraction,
                   seed: int = 0) -> list[ClipRecord]:
     """All clip records of the dataset at ``root``, in manifest order.
 
-    Reads ``root/manifest.csv`` (columns ``path,label,split,group[,params]``; ``path``
-    relative to ``root`` or absolute).  Without a manifest, falls back to
-    :func:`discover_clips` (``val_fraction``/``test_fraction``/``seed`` are used there).
-    Raises :class:`GestureError` for missing columns, unknown labels, bad split names,
-    bad params JSON, missing clip files, a clip listed twice (it could sit in two
-    splits) and a class of ``labels`` with no rows; ``on_error='skip'`` turns these
-    into warnings (dropping the bad rows; of a repeated clip the first row is kept).
-    A group crossing splits always raises.  Warns (without dropping anything) about
-    rows with an empty ``group`` (each becomes its own group, so one session's clips can
-    land in different splits) and rows whose path is not inside their label's folder.
+    Reads ``root/manifest.csv`` (``path`` relative to ``root`` or absolute); without
+    one, :func:`discover_clips` (with the split fractions and ``seed``).  A bad row, a
+    missing clip, a clip listed twice, a class without clips or a group crossing splits
+    raises a one-line :class:`GestureError` naming the file.
     """
-    _check_on_error(on_error)
     root = Path(root).resolve()
     manifest = root / MANIFEST_FILE
-    if labels is None:
-        labels = read_labels(root)
+    labels = list(read_labels(root) if labels is None else labels)
     if not manifest.is_file():
         return discover_clips(root, labels=labels, val_fraction=val_fraction,
-                              test_fraction=test_fraction, seed=seed, on_error=on_error)
-    known = set(labels)
+                              test_fraction=test_fraction, seed=seed)
     rows, columns = _read_manifest_rows(manifest)
-    missing_cols = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing_cols:
-        raise input_error(manifest, f"missing column(s) {missing_cols} (has {columns})",
+    missing = [c for c in MANIFEST_COLUMNS if c != "params" and c not in columns]
+    if missing:
+        raise input_error(manifest, f"missing column(s) {missing} (has {columns})",
                           f"the header must be {','.join(MANIFEST_COLUMNS)}")
-    records: list[ClipRecord] = []
-    first_line: dict[str, int] = {}  # normalised clip path -> manifest line it is on
-    no_group: list[int] = []
-    elsewhere: list[str] = []
-    for line, row in enumerate(rows, start=2):
-        where = f"{manifest}:{line}"
-        if not row["path"]:
-            _problem(input_error(where, "empty path"), on_error)
-            continue
-        if row["label"] not in known:
-            _problem(input_error(where, f"unknown label {row['label']!r} for {row['path']}",
-                                 f"labels.txt has {sorted(known)}"), on_error)
-            continue
-        if row["split"] not in SPLITS:
-            _problem(input_error(where, f"split {row['split']!r} for {row['path']} is not one "
-                                        f"of {SPLITS}"), on_error)
-            continue
-        try:
-            params = json.loads(row.get("params") or "{}")
-        except json.JSONDecodeError as e:
-            _problem(input_error(where, f"params of {row['path']} are not valid JSON ({e.msg})"),
-                     on_error)
-            continue
-        path = Path(row["path"].replace("\\", "/"))  # a manifest written on Windows
-        path = path if path.is_absolute() else root / path
-        key = os.path.normcase(os.path.normpath(path))
-        if key in first_line:
-            _problem(input_error(manifest, f"lists {row['path']} twice (lines {first_line[key]} "
-                                           f"and {line}), so one clip could be in two splits",
-                                 "keep one row per clip"), on_error)
-            continue
-        if check_files and not path.exists():
-            _problem(input_error(path, "clip listed in manifest.csv does not exist",
-                                 f"fix line {line} of {manifest} or restore the file"), on_error)
-            continue
-        first_line[key] = line
-        if not row["group"]:
-            no_group.append(line)
-        if row["label"] not in _folders_of(path, root):
-            elsewhere.append(f"line {line}: {row['path']} labelled {row['label']!r}")
-        records.append(ClipRecord(path=path, label=row["label"], split=row["split"],
-                                  group=row["group"], params=params))
-    if not records:
+    if not rows:
         raise input_error(manifest, "lists no usable clips", "check the rows and the clip files")
-    if no_group:
-        warnings.warn(f"{manifest}: {len(no_group)} row(s) have an empty group (e.g. line "
-                      f"{no_group[0]}); each becomes its own group, so clips of one session "
-                      "may land in different splits (fill in the group column)", stacklevel=2)
-    if elsewhere:
-        warnings.warn(f"{manifest}: {len(elsewhere)} clip(s) are not inside their label's "
-                      f"folder (e.g. {elsewhere[0]}); check those labels", stacklevel=2)
-    counts = {lab: 0 for lab in labels}
-    for r in records:
-        counts[r.label] += 1
-    empty = [lab for lab, n in counts.items() if n == 0]
-    if empty:
-        _problem(input_error(manifest, f"has no clips of class(es) {empty} listed in labels.txt",
-                             "add rows for them or remove them from labels.txt"), on_error)
+    records = [_record(row, line, manifest, labels) for line, row in enumerate(rows, start=2)]
+    _check_records(records, rows, manifest, labels)
     check_no_group_leak(records)
     return records
 
@@ -345,34 +261,21 @@ def _pairs(horizontal: bool) -> Mapping[str, str]:
 
 
 def can_flip(label: str, labels: Sequence[str], horizontal: bool = True) -> bool:
-    """True if a flipped clip of ``label`` has a class in ``labels``: the label has no
-    mirror partner (flips freely) or its partner is one of the classes."""
+    """True if a flipped clip of ``label`` has a class in ``labels``."""
     partner = _pairs(horizontal).get(label)
     return partner is None or partner in labels
 
 
 def can_flip_axis(labels: Sequence[str], horizontal: bool = True) -> bool:
-    """True if flips along this axis may be used on a dataset with classes ``labels``:
-    every class that has a mirror partner (``HFLIP_PAIRS`` / ``VFLIP_PAIRS``) has it in
-    ``labels``.
-
-    Decided for the whole label set, never per clip: with ``{swipe_left, stop}``, flipping
-    only ``stop`` clips (``swipe_left`` has no partner to become) would leave mirrored
-    frames in every class but ``swipe_left`` -- "looks mirrored" would then mean "not
-    swipe_left", a shortcut.  So one incomplete pair switches the axis off for all.
-    """
-    pairs = _pairs(horizontal)
-    present = set(labels)
+    """True if every class with a mirror partner has it in ``labels``.  Decided for the
+    whole label set: flipping only some classes would make "mirrored" a clue to the label."""
+    pairs, present = _pairs(horizontal), set(labels)
     return all(pairs[x] in present for x in present if x in pairs)
 
 
 def flip_label(label: str, labels: Sequence[str], horizontal: bool = True) -> str:
-    """The class of ``label``'s clip after a horizontal (or vertical) flip.
-
-    ``swipe_left <-> swipe_right`` horizontally, ``swipe_up <-> swipe_down`` vertically
-    (config ``HFLIP_PAIRS`` / ``VFLIP_PAIRS``); any other class maps to itself.  Raises
-    :class:`GestureError` if ``label`` is unknown or its partner is not in ``labels``.
-    """
+    """The class of ``label``'s clip after a horizontal (or vertical) flip:
+    ``swipe_left <-> swipe_right``, ``swipe_up <-> swipe_down``, others unchanged."""
     if label not in labels:
         raise GestureError(f"unknown label {label!r}; classes are {list(labels)}")
     partner = _pairs(horizontal).get(label, label)
@@ -385,12 +288,7 @@ def flip_label(label: str, labels: Sequence[str], horizontal: bool = True) -> st
 
 def flip_clip(frames: np.ndarray, label: str, horizontal: bool = True,
               labels: Sequence[str] | None = None) -> tuple[np.ndarray, str]:
-    """Mirror a clip ``(T, H, W, C)`` left-right (or up-down) and swap its label.
-
-    Returns a new contiguous array and the flipped label.  ``labels`` (the dataset's
-    classes) lets :func:`flip_label` check the partner exists; by default every class
-    of the flip pairs is assumed present.
-    """
+    """Mirror a clip ``(T, H, W, C)`` left-right (or up-down) and swap its label."""
     pairs = _pairs(horizontal)
     if labels is None:
         labels = sorted({label, *pairs, *pairs.values()})
@@ -410,42 +308,23 @@ def flip_clip(frames: np.ndarray, label: str, horizontal: bool = True,
 def _random_crop_box(rng: np.random.Generator, h: int, w: int,
                      scale: tuple[float, float], ratio: tuple[float, float]) -> tuple[int, int, int, int]:
     area = rng.uniform(*scale)
-    log_r = rng.uniform(np.log(ratio[0]), np.log(ratio[1]))
-    r = float(np.exp(log_r))
-    cw = min(1.0, np.sqrt(area * r))
-    ch = min(1.0, np.sqrt(area / r))
+    r = float(np.exp(rng.uniform(np.log(ratio[0]), np.log(ratio[1]))))
+    cw, ch = min(1.0, np.sqrt(area * r)), min(1.0, np.sqrt(area / r))
     cw_px, ch_px = max(1, round(cw * w)), max(1, round(ch * h))
     top = int(rng.integers(0, h - ch_px + 1))
     left = int(rng.integers(0, w - cw_px + 1))
     return top, left, ch_px, cw_px
 
 
-def augment_clip(frames: np.ndarray, label: str, labels: Sequence[str],
-                 rng: np.random.Generator, aug: AugmentConfig | None = None
-                 ) -> tuple[np.ndarray, str]:
-    """Random, direction-aware augmentation of a uint8 clip ``(T, H, W, 3)``.
-
-    In order: a random resized crop (same box for every frame, resized back to ``H x W``),
-    a horizontal flip with probability ``aug.hflip_p`` and a vertical one with
-    ``aug.vflip_p`` (labels swapped), then brightness/contrast jitter.  An axis whose
-    flip pairs are incomplete in ``labels`` is never flipped, for any class
-    (:func:`can_flip_axis`).  Returns ``(new uint8 clip, new label)``; the input
-    array is never modified.  Deterministic given ``rng``'s state.
-    """
-    out, label, _ = _augment(frames, label, labels, rng, aug)
-    return out, label
-
-
-def _augment(frames: np.ndarray, label: str, labels: Sequence[str], rng: np.random.Generator,
-             aug: AugmentConfig | None = None
-             ) -> tuple[np.ndarray, str, tuple[float, float, float, float, bool, bool]]:
-    """:func:`augment_clip`, also returning the geometry it applied: the crop box as
-    fractions ``(top, left, height, width)`` and whether it flipped horizontally /
-    vertically (to move per-frame targets such as :func:`hand_targets` along)."""
+def augment_clip(frames: np.ndarray, label: str, labels: Sequence[str], rng: np.random.Generator,
+                 aug: AugmentConfig | None = None) -> tuple[np.ndarray, str, Geometry]:
+    """Random, direction-aware augmentation of a uint8 clip ``(T, H, W, 3)``: one resized
+    crop for all frames, flips (labels swapped; an axis whose pairs ``labels`` lacks is
+    never flipped), brightness/contrast.  Returns a new clip, its label and the
+    :data:`Geometry` applied; deterministic given ``rng``."""
     aug = aug if aug is not None else AugmentConfig()
     h, w = frames.shape[1:3]
-    out = frames
-    box = (0.0, 0.0, 1.0, 1.0)
+    out, box = frames, (0.0, 0.0, 1.0, 1.0)
     lo, hi = aug.crop_scale
     if hi > 0 and (lo < 1.0 or aug.crop_ratio != (1.0, 1.0)):
         top, left, ch, cw = _random_crop_box(rng, h, w, aug.crop_scale, aug.crop_ratio)
@@ -454,13 +333,12 @@ def _augment(frames: np.ndarray, label: str, labels: Sequence[str], rng: np.rand
                                        interpolation=cv2.INTER_LINEAR) for f in out])
             box = (top / h, left / w, ch / h, cw / w)
     # rng.random() is drawn first, always: the random stream does not depend on labels
-    hflip = vflip = False
-    if rng.random() < aug.hflip_p and can_flip_axis(labels, True):
+    hflip = rng.random() < aug.hflip_p and can_flip_axis(labels, True)
+    if hflip:
         out, label = flip_clip(out, label, True, labels)
-        hflip = True
-    if rng.random() < aug.vflip_p and can_flip_axis(labels, False):
+    vflip = rng.random() < aug.vflip_p and can_flip_axis(labels, False)
+    if vflip:
         out, label = flip_clip(out, label, False, labels)
-        vflip = True
     b = rng.uniform(1 - aug.brightness, 1 + aug.brightness) if aug.brightness > 0 else 1.0
     c = rng.uniform(1 - aug.contrast, 1 + aug.contrast) if aug.contrast > 0 else 1.0
     if b != 1.0 or c != 1.0:
@@ -470,7 +348,7 @@ def _augment(frames: np.ndarray, label: str, labels: Sequence[str], rng: np.rand
         out = cv2.addWeighted(flat, c * b, flat, 0.0, m * b * (1.0 - c)).reshape(out.shape)
     if out is frames:
         out = frames.copy()
-    return out, label, (*box, hflip, vflip)
+    return out, label, (*box, bool(hflip), bool(vflip))
 
 
 def _knows_hand(params: Mapping[str, Any]) -> bool:
@@ -479,10 +357,9 @@ def _knows_hand(params: Mapping[str, Any]) -> bool:
 
 
 def hand_targets(params: Mapping[str, Any], num_frames: int) -> np.ndarray:
-    """Per-frame hand targets of a clip with ``num_frames`` frames sampled as
-    :func:`~gesture_utils.video.read_clip` samples them: ``(T, 3)`` float32 rows
-    ``(visible, x, y)`` (:func:`~gesture_utils.generation.hand_track`).  ``NaN`` rows
-    when ``params`` do not say (imported clips): such clips add nothing to the loss."""
+    """Per-frame ``(visible, x, y)`` hand targets ``(T, 3)`` float32 of a clip sampled as
+    :func:`~gesture_utils.video.read_clip` samples it; NaN rows when ``params`` do not
+    say (imported clips add nothing to the loss)."""
     if not _knows_hand(params):
         return np.full((num_frames, 3), np.nan, np.float32)
     from gesture_utils.generation import hand_track
@@ -491,200 +368,86 @@ def hand_targets(params: Mapping[str, Any], num_frames: int) -> np.ndarray:
     return track[_video.sample_indices(len(track), num_frames)]
 
 
-def move_targets(targets: np.ndarray, geometry: tuple[float, float, float, float, bool, bool]
-                 ) -> np.ndarray:
-    """Per-frame ``(visible, x, y)`` targets after :func:`_augment`'s crop and flips; a
-    hand whose centre the crop cut off counts as not visible."""
+def move_targets(targets: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """``(visible, x, y)`` targets after :func:`augment_clip`'s crop and flips; a hand whose
+    centre the crop cut off counts as not visible."""
     top, left, ch, cw, hflip, vflip = geometry
     out = targets.copy()
     vis = out[:, 0] == 1
     x, y = (out[:, 1] - left) / cw, (out[:, 2] - top) / ch
-    if hflip:
-        x = 1.0 - x
-    if vflip:
-        y = 1.0 - y
+    x, y = (1.0 - x if hflip else x), (1.0 - y if vflip else y)
     inside = (x >= 0) & (x <= 1) & (y >= 0) & (y <= 1)
     out[vis, 1], out[vis, 2] = x[vis], y[vis]
-    gone = vis & ~inside
-    out[gone] = 0.0
+    out[vis & ~inside] = 0.0
     return out
-
-
-# --------------------------------------------------------------------------- tensors
 
 
 def to_tensor(frames_uint8: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """uint8 ``(..., H, W, 3)`` -> float32 ``(..., 3, H, W)``, ``(x/255 - mean) / std``.
 
-    The one place pixels are normalised (mean/std come from ``ClipConfig``, which the
-    model config fills from the backbone's ``pretrained_cfg``).  Clip ``(T,H,W,3)`` ->
-    ``(T,C,H,W)``; a single frame ``(H,W,3)`` -> ``(C,H,W)``.
+    The one place pixels are normalised, with the same float32 operations as the
+    torch-free ``inference.normalize``, so training and deployment inputs are identical.
     """
     frames_uint8 = np.asarray(frames_uint8)
     if frames_uint8.dtype != np.uint8 or frames_uint8.ndim < 3 or frames_uint8.shape[-1] != 3:
         raise GestureError(f"to_tensor expects uint8 (..., H, W, 3), got "
                            f"{frames_uint8.dtype} {frames_uint8.shape}")
-    # numpy, single-threaded: cheaper and steadier than small torch ops on a busy CPU
-    # (x - 255*mean) * (1 / (255*std)) in float32: the exact operations of the torch-free
-    # ``inference.normalize``, so training and deployment inputs are bit-identical.
     x = np.ascontiguousarray(np.moveaxis(frames_uint8, -1, -3)).astype(np.float32)
     x -= np.asarray(mean, dtype=np.float32).reshape(3, 1, 1) * np.float32(255.0)
     x *= np.float32(1.0) / (np.asarray(std, dtype=np.float32).reshape(3, 1, 1) * np.float32(255.0))
     return torch.from_numpy(x)
 
 
-def to_uint8(tensor: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """Inverse of :func:`to_tensor`: float ``(..., 3, H, W)`` -> uint8 ``(..., H, W, 3)``
-    (rounded and clipped), for showing model inputs."""
-    x = tensor.detach().cpu().float()
-    m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
-    x = (x * s + m).mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
-    return np.moveaxis(x.numpy(), -3, -1).copy()
-
-
-# --------------------------------------------------------------------------- cache
-
-
-class ClipCache:
-    """Decoded uint8 clips kept in memory (optionally also as ``.npy`` files on disk).
-
-    Keyed by ``(path, num_frames, image_size, mode)``; ``get`` decodes with
-    ``loader`` (default :func:`gesture_utils.video.read_clip`) only on a miss.
-    ``cache_dir`` adds an on-disk layer that survives restarts; its file names hash the
-    key plus the clip's size and modification time, so an edited clip is re-decoded.
-    ``max_items`` bounds memory (least recently used clips are dropped).
-    Cached arrays are read-only: augmentation makes copies.
-    Counters: ``hits``, ``disk_hits``, ``misses`` (= decoder calls).
-    """
-
-    def __init__(self, cache_dir: str | os.PathLike[str] | None = None,
-                 max_items: int | None = None,
-                 loader: Callable[..., np.ndarray] | None = None) -> None:
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        if self.cache_dir is not None:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-        self.max_items = max_items
-        self.loader = loader
-        self._mem: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self.hits = self.disk_hits = self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self._mem)
-
-    def __contains__(self, key: tuple) -> bool:
-        return key in self._mem
-
-    def clear(self) -> None:
-        """Forget the in-memory clips (disk files stay) and reset the counters."""
-        self._mem.clear()
-        self.hits = self.disk_hits = self.misses = 0
-
-    @staticmethod
-    def key(path: str | os.PathLike[str], num_frames: int, image_size: int,
-            mode: str = "stretch") -> tuple:
-        """The cache key of a clip read at ``num_frames`` x ``image_size``."""
-        return (str(path), int(num_frames), int(image_size), mode)
-
-    def _disk_path(self, key: tuple) -> Path | None:
-        if self.cache_dir is None:
-            return None
-        try:
-            st = os.stat(key[0])
-        except OSError:
-            return None
-        tag = f"{key}|{st.st_size}|{st.st_mtime_ns}".encode()
-        return self.cache_dir / f"{hashlib.sha1(tag).hexdigest()}.npy"
-
-    def _remember(self, key: tuple, clip: np.ndarray) -> np.ndarray:
-        clip.setflags(write=False)
-        self._mem[key] = clip
-        if self.max_items is not None:
-            while len(self._mem) > self.max_items:
-                self._mem.popitem(last=False)
-        return clip
-
-    def get(self, path: str | os.PathLike[str], num_frames: int, image_size: int,
-            mode: str = "stretch") -> np.ndarray:
-        """The clip at ``path`` as read-only uint8 ``(T, S, S, 3)``, decoding only on a miss."""
-        key = self.key(path, num_frames, image_size, mode)
-        clip = self._mem.get(key)
-        if clip is not None:
-            self.hits += 1
-            self._mem.move_to_end(key)
-            return clip
-        disk = self._disk_path(key)
-        if disk is not None and disk.is_file():
-            try:
-                clip = np.load(disk, allow_pickle=False)
-                if clip.shape == (num_frames, image_size, image_size, 3) and clip.dtype == np.uint8:
-                    self.disk_hits += 1
-                    return self._remember(key, clip)
-            except (OSError, ValueError):
-                pass  # unreadable cache file: decode again and overwrite it
-        self.misses += 1
-        loader = self.loader or _video.read_clip
-        clip = np.ascontiguousarray(loader(path, num_frames, image_size, mode=mode))
-        if disk is not None:
-            tmp = disk.with_name(f".{disk.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npy")
-            try:
-                np.save(tmp, clip)
-                os.replace(tmp, disk)
-            except OSError as e:
-                tmp.unlink(missing_ok=True)
-                warnings.warn(f"{disk}: could not write clip cache ({e})", stacklevel=2)
-        return self._remember(key, clip)
-
-
 # --------------------------------------------------------------------------- dataset
 
 
-class GestureClipDataset(Dataset):
-    """``(clip, label)`` pairs for training: float32 ``(T, C, S, S)`` normalised with
-    ``clip.mean``/``clip.std``, and an int class index (position in ``labels``).
+class ClipCache:
+    """Decoded clips kept in memory, keyed by ``(path, num_frames, image_size)``: each is
+    decoded once and kept read-only.  ``hits`` and ``misses`` (= decodes) count lookups."""
 
-    ``augment``: ``False``, ``True`` (default :class:`AugmentConfig`) or an
-    ``AugmentConfig``.  A flip axis whose pairs are incomplete in ``labels`` (e.g.
-    ``swipe_left`` without ``swipe_right``) is switched off for every class, with one
-    warning; ``.aug`` then holds the flips actually used (``hflip_p``/``vflip_p`` = 0).
-    Randomness is a pure function of ``(seed, epoch, index, n)``
-    where ``n`` counts earlier reads of that index since the last :meth:`set_epoch`, so
-    runs repeat exactly given ``seed``, yet every epoch differs.  Call
-    ``set_epoch(e)`` from the training loop when using DataLoader workers.
-    ``cache``: a shared :class:`ClipCache`; ``None`` makes a private in-memory one.
-    ``on_error='skip'`` decodes every clip now and drops (with a warning) those that
-    fail; ``'raise'`` decodes lazily and raises :class:`GestureError` on a bad clip.
-    ``with_hand=True`` makes items ``(clip, label, hand)`` with ``hand`` the per-frame
-    ``(T, 3)`` targets of :func:`hand_targets`, moved along with the crop and flips
-    (the auxiliary "where is the hand" loss of notebook 03).
+    def __init__(self) -> None:
+        self._clips: dict[tuple, np.ndarray] = {}
+        self.hits = self.misses = 0
+
+    def get(self, path: str | os.PathLike[str], num_frames: int, image_size: int) -> np.ndarray:
+        """The clip at ``path`` as read-only uint8 ``(T, S, S, 3)``, decoding only on a miss."""
+        key = (str(path), int(num_frames), int(image_size))
+        clip = self._clips.get(key)
+        if clip is not None:
+            self.hits += 1
+            return clip
+        self.misses += 1
+        clip = np.ascontiguousarray(_video.read_clip(path, num_frames, image_size))
+        clip.setflags(write=False)
+        self._clips[key] = clip
+        return clip
+
+
+class GestureClipDataset(Dataset):
+    """``(clip, label)`` pairs for training: float32 ``(T, C, S, S)`` (:func:`to_tensor`)
+    and the class index in ``labels``.
+
+    ``augment``: False, True (default :class:`AugmentConfig`) or an ``AugmentConfig``; a
+    flip axis whose pairs ``labels`` lacks is switched off, with one warning.  The
+    randomness depends only on ``(seed, epoch, index, reads of that index)``.
+    ``with_hand=True`` adds the per-frame hand targets, moved with the crop and flips.
     """
 
     def __init__(self, records: Sequence[ClipRecord], labels: Sequence[str],
                  clip: ClipConfig | None = None, augment: bool | AugmentConfig = False,
-                 cache: ClipCache | None = None, seed: int = 0, on_error: str = "raise",
-                 resize_mode: str = "stretch", with_hand: bool = False) -> None:
-        _check_on_error(on_error)
+                 cache: ClipCache | None = None, seed: int = 0, with_hand: bool = False) -> None:
         self.labels = list(labels)
-        index = {name: i for i, name in enumerate(self.labels)}
-        unknown = sorted({r.label for r in records} - set(index))
+        self._index = {name: i for i, name in enumerate(self.labels)}
+        unknown = sorted({r.label for r in records} - set(self._index))
         if unknown:
             raise GestureError(f"records have labels {unknown} that are not in {self.labels}")
         self.records = list(records)
         self.clip = clip if clip is not None else ClipConfig()
-        self.aug: AugmentConfig | None = (AugmentConfig() if augment is True
-                                          else augment if isinstance(augment, AugmentConfig)
-                                          else None)
-        if self.aug is not None:
-            self.aug = _usable_flips(self.aug, self.labels)
+        aug = AugmentConfig() if augment is True else augment or None
+        self.aug: AugmentConfig | None = _usable_flips(aug, self.labels) if aug else None
         self.cache = cache if cache is not None else ClipCache()
-        self.seed = int(seed)
-        self.resize_mode = resize_mode
-        self.with_hand = bool(with_hand)
-        self.epoch = 0
+        self.seed, self.with_hand, self.epoch = int(seed), bool(with_hand), 0
         self._reads: dict[int, int] = {}
-        self._index = index
-        if on_error == "skip":
-            self.preload(on_error="skip")
 
     @property
     def targets(self) -> list[int]:
@@ -701,30 +464,16 @@ class GestureClipDataset(Dataset):
 
     def uint8(self, i: int) -> np.ndarray:
         """The cached raw clip ``i``: read-only uint8 ``(T, S, S, 3)``, RGB, not augmented."""
-        r = self.records[i]
-        return self.cache.get(r.path, self.clip.num_frames, self.clip.image_size, self.resize_mode)
+        return self.cache.get(self.records[i].path, self.clip.num_frames, self.clip.image_size)
 
-    def preload(self, on_error: str = "raise", progress: bool = False) -> int:
-        """Decode every clip into the cache now; returns how many were decoded or found.
+    def preload(self, progress: bool = False) -> int:
+        """Decode every clip into the cache now; returns how many clips there are."""
+        from tqdm.auto import tqdm
 
-        ``on_error='skip'`` drops clips that fail (one warning each, naming the file).
-        """
-        _check_on_error(on_error)
-        keep: list[ClipRecord] = []
-        iterator: Any = range(len(self.records))
-        if progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(iterator, desc="decoding clips", leave=False)
-        for i in iterator:
-            try:
-                self.uint8(i)
-            except GestureError as e:
-                _problem(e, on_error)
-                continue
-            keep.append(self.records[i])
-        self.records = keep
-        return len(keep)
+        for i in tqdm(range(len(self.records)), desc="decoding clips", leave=False,
+                      disable=not progress):
+            self.uint8(i)
+        return len(self.records)
 
     @property
     def has_hand_targets(self) -> bool:
@@ -732,17 +481,13 @@ class GestureClipDataset(Dataset):
         return any(_knows_hand(r.params) for r in self.records)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int] | tuple[torch.Tensor, int, torch.Tensor]:
-        i = int(i)
-        if i < 0:
-            i += len(self.records)
-        frames = self.uint8(i)
-        label = self.records[i].label
-        geometry = None
+        i = int(i) + (len(self.records) if int(i) < 0 else 0)
+        frames, label, geometry = self.uint8(i), self.records[i].label, None
         if self.aug is not None:
             n = self._reads.get(i, 0)
             self._reads[i] = n + 1
             rng = np.random.default_rng([self.seed % 2**63, self.epoch % 2**63, i, n])
-            frames, label, geometry = _augment(frames, label, self.labels, rng, self.aug)
+            frames, label, geometry = augment_clip(frames, label, self.labels, rng, self.aug)
         x = to_tensor(frames, self.clip.mean, self.clip.std)
         if not self.with_hand:
             return x, self._index[label]
@@ -753,41 +498,36 @@ class GestureClipDataset(Dataset):
 
 
 def _usable_flips(aug: AugmentConfig, labels: Sequence[str]) -> AugmentConfig:
-    """``aug`` with each flip axis turned off (and one warning) whose pairs ``labels``
-    does not complete."""
+    """``aug`` with each flip axis off (one warning each) whose pairs ``labels`` lacks."""
     for horizontal, p_name in ((True, "hflip_p"), (False, "vflip_p")):
         if getattr(aug, p_name) > 0 and not can_flip_axis(labels, horizontal):
             pairs = _pairs(horizontal)
             lonely = sorted(x for x in labels if x in pairs and pairs[x] not in labels)
-            partners = [pairs[x] for x in lonely]
             axis = "horizontal" if horizontal else "vertical"
             warnings.warn(f"{axis} flips turned off for every class: {lonely} is a class but its "
-                          f"mirror {partners} is not, and flipping only the other classes would "
-                          "make 'mirrored' a clue to the label", stacklevel=3)
+                          f"mirror {[pairs[x] for x in lonely]} is not, and flipping only the "
+                          "other classes would make 'mirrored' a clue to the label", stacklevel=3)
             aug = replace(aug, **{p_name: 0.0})
     return aug
 
 
 def build_datasets(root: str | os.PathLike[str], clip: ClipConfig | None = None,
                    augment: bool | AugmentConfig = True, cache: ClipCache | None = None,
-                   seed: int = 0, on_error: str = "raise"
-                   ) -> dict[str, GestureClipDataset]:
-    """``{'train', 'val', 'test'}`` datasets of the dataset at ``root`` sharing one cache.
-
-    Only ``train`` is augmented.  ``seed`` drives augmentation (and the split, when the
-    data has no manifest).
-    """
-    clip = clip if clip is not None else ClipConfig()
+                   seed: int = 0) -> dict[str, GestureClipDataset]:
+    """``{'train', 'val', 'test'}`` datasets of ``root`` sharing one cache; only ``train``
+    is augmented.  ``seed`` drives augmentation (and the split, without a manifest)."""
     labels = read_labels(root)
-    records = load_manifest(root, on_error=on_error, labels=labels, seed=seed)
+    records = load_manifest(root, labels=labels, seed=seed)
     cache = cache if cache is not None else ClipCache()
     return {split: GestureClipDataset(records_for(records, split), labels, clip,
                                       augment=augment if split == "train" else False,
-                                      cache=cache, seed=seed, on_error=on_error)
+                                      cache=cache, seed=seed)
             for split in SPLITS}
 
 
 # --------------------------------------------------------------------------- one split
+
+
 @dataclass(frozen=True)
 class Split:
     """The decoded clips of one split: ``clips`` uint8 ``(N, T, S, S, 3)`` RGB, ``y``
@@ -817,8 +557,8 @@ def load_split(root: str | os.PathLike[str], split: str, clip: ClipConfig,
                seed: int = 0, progress: bool = False) -> Split:
     """Decode every clip of ``split`` (at most ``limit``, balanced over the classes).
 
-    ``labels``: the model's classes (default: the dataset's ``labels.txt``); a clip of
-    another class raises :class:`GestureError`.  Notebooks 04 and 05 evaluate with it.
+    ``labels``: the model's classes (default: the dataset's); a clip of another class
+    raises :class:`GestureError`.  The one loader of a split's clips (notebooks 04, 05).
     """
     from tqdm.auto import tqdm
 
@@ -843,30 +583,3 @@ def load_split(root: str | os.PathLike[str], split: str, clip: ClipConfig,
              for r in tqdm(records, desc=f"decode {split}", disable=not progress, leave=False)]
     return Split(np.stack(clips), np.array([labels.index(r.label) for r in records], np.int64),
                  [str(r.path) for r in records], labels)
-
-
-__all__ = [
-    "LABELS_FILE",
-    "MANIFEST_COLUMNS",
-    "MANIFEST_FILE",
-    "ClipCache",
-    "ClipRecord",
-    "GestureClipDataset",
-    "Split",
-    "augment_clip",
-    "build_datasets",
-    "can_flip",
-    "can_flip_axis",
-    "default_group",
-    "discover_clips",
-    "flip_clip",
-    "flip_label",
-    "hand_targets",
-    "load_manifest",
-    "load_split",
-    "move_targets",
-    "read_labels",
-    "records_for",
-    "to_tensor",
-    "to_uint8",
-]

@@ -1,43 +1,19 @@
 """Synthetic gesture clips with domain randomisation (notebook 01, ``gesture-utils generate``).
 
-A clip is ``(T, H, W, 3)`` uint8 RGB.  Each one shows a *recording session* and,
-depending on the class, a hand that swipes, a hand held still (``stop``), or no gesture
-(``no_gesture``): no hand, a still hand that appears or leaves part-way (a fraction
-``idle_hand_fraction``, as a live stream shows between gestures), or -- in photo scenes
--- a hand that fidgets without swiping.  The gesture takes a random part of the clip,
-with the hand in view and at rest before and after.
+A clip is ``(T, H, W, 3)`` uint8 RGB of one *recording session* (background, people,
+camera, hand): a hand that swipes, is held still (``stop``), or ``no_gesture`` (no hand, a
+still hand that comes or goes, or one that fidgets).  ``scene="photo"`` is webcam-like
+(real photos, faces, a hand with forearm, a moving camera); ``"procedural"`` the flat
+look.  ``holdout=True`` uses the photos, faces, hand style and motion reserved for the
+out-of-distribution set.  Decisions, each tested in ``tests/test_generation.py``:
 
-Two looks (``GenerateConfig.scene``): ``"photo"`` (default) is webcam-like -- a real
-photograph (:mod:`gesture_utils.photos`) cropped, scaled, mirrored, tinted and defocused,
-up to two people with real faces who sway and walk, a skin-coloured hand with fingers,
-thumb and a forearm entering from a frame edge, objects drifting by, lighting changes,
-and a camera that may pan, zoom or cut.  ``"procedural"`` is the flat look notebook 03
-compares it with.  ``holdout=True`` draws from the photos and faces reserved for the
-out-of-distribution set (:func:`ood_dataset`), with a hand style and a motion profile
-that training never uses.
-
-Design decisions (each one is tested in ``tests/test_generation.py``):
-
-* **Sessions are groups.**  A session fixes the background (a photo shot, or a
-  procedural canvas with clutter), the people, the camera's sensor (noise, blur,
-  flicker, shake) and the hand.  Every session holds clips of every class, and splits
-  are made per session, so the test split shows scenes and hands the model never saw.
-* **The label never influences appearance.**  A clip's random numbers are drawn in the
-  same order whatever its class; the class only decides which way the sampled path
-  points.  Each clip has its own :class:`numpy.random.SeedSequence` keyed by
-  ``(session, class, index)`` -- no seed is shared across classes.
-* **Time reversal turns one class into another, exactly.**  ``swipe_left`` played
-  backwards is a valid ``swipe_right`` (``stop`` and ``no_gesture`` map to
-  themselves): easings come in reversal pairs (ease-in <-> ease-out), idle time before
-  and after the motion is drawn symmetrically, per-frame nuisances are i.i.d., every
-  scene motion (pan, zoom, cut, lighting, people) is odd in centred time or mirrored,
-  and nothing (no trail, no arrow, no hand orientation) depends on the direction.
-  :func:`mirror_params` gives the parameters of the reversed clip and
-  ``render_from_params(mirror_params(p)) == render_from_params(p)[::-1]`` bit for bit.
-  So the *set* of frames cannot tell left from right -- only their order can.
-* **No label leak** unless ``text_overlay=True`` (the original article's mistake, kept
-  as an opt-in for notebook 03's lesson).
-* **Deterministic**: same config and seed -> byte-identical frames.
+* Sessions are groups: splits are per session, so test scenes and hands are unseen.
+* The label never influences appearance: a clip's random numbers are drawn in the same
+  order whatever its class; each clip has its own seed, keyed by (session, class, index).
+* Time reversal turns one class into another, exactly:
+  ``render_from_params(mirror_params(p)) == render_from_params(p)[::-1]`` bit for bit,
+  so only the order of the frames tells left from right.
+* No label leak unless ``text_overlay=True`` (notebook 03's lesson); deterministic.
 """
 
 from __future__ import annotations
@@ -46,11 +22,13 @@ import argparse
 import csv
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -61,20 +39,19 @@ import numpy as np
 
 from gesture_utils.config import DEFAULT_CLASSES, GenerateConfig, to_dict
 from gesture_utils.errors import GestureError, input_error
+from gesture_utils.importers import LABELS_FILE, MANIFEST_FILE, ManifestRow, write_dataset_index
+from gesture_utils.paths import data_dir, write_json, write_text
 from gesture_utils.photos import face_indices, faces, photo, photo_names
+from gesture_utils.runtime import is_quick
+from gesture_utils.splits import assign_splits
 from gesture_utils.video import write_video
 
 #: Classes the generator can draw (any subset may be chosen).
 KNOWN_CLASSES: tuple[str, ...] = DEFAULT_CLASSES
 #: What each class becomes when its clip is played backwards.
-TIME_REVERSED: dict[str, str] = {
-    "swipe_left": "swipe_right",
-    "swipe_right": "swipe_left",
-    "swipe_up": "swipe_down",
-    "swipe_down": "swipe_up",
-    "stop": "stop",
-    "no_gesture": "no_gesture",
-}
+TIME_REVERSED: dict[str, str] = {"swipe_left": "swipe_right", "swipe_right": "swipe_left",
+                                 "swipe_up": "swipe_down", "swipe_down": "swipe_up",
+                                 "stop": "stop", "no_gesture": "no_gesture"}
 #: Easing curves of the motion, closed under time reversal.
 EASINGS: tuple[str, ...] = ("linear", "ease_in_out", "ease_in", "ease_out")
 #: The held-out motion profile (anticipate / overshoot, on a bowed path): only
@@ -111,35 +88,39 @@ def n_frames(cfg: GenerateConfig) -> int:
     return int(round(cfg.seconds * cfg.fps))
 
 
-def check_render_settings(cfg: GenerateConfig) -> None:
-    """Raise a one-line :class:`GestureError` if clips cannot be rendered with ``cfg``
-    (size, fps, duration); :func:`check_config` adds the dataset settings."""
-    checks = [
-        (32 <= cfg.size <= 1024, f"size must be between 32 and 1024 pixels, got {cfg.size}"),
-        (1 <= cfg.fps <= 120, f"fps must be between 1 and 120, got {cfg.fps}"),
-        (cfg.seconds > 0 and 4 <= n_frames(cfg) <= 600,
-         f"seconds * fps must give 4..600 frames, got {cfg.seconds} s * {cfg.fps} fps"),
-    ]
+def _check(checks: Sequence[tuple[bool, str]]) -> None:
     for ok, message in checks:
         if not ok:
             raise GestureError(message)
 
 
+def check_render_settings(cfg: GenerateConfig) -> None:
+    """Raise a one-line :class:`GestureError` if clips cannot be rendered with ``cfg``."""
+    _check([
+        (32 <= cfg.size <= 1024, f"size must be between 32 and 1024 pixels, got {cfg.size}"),
+        (1 <= cfg.fps <= 120, f"fps must be between 1 and 120, got {cfg.fps}"),
+        (cfg.seconds > 0 and 4 <= n_frames(cfg) <= 600,
+         f"seconds * fps must give 4..600 frames, got {cfg.seconds} s * {cfg.fps} fps"),
+    ])
+
+
+def _unknown_classes(classes: Sequence[str]) -> None:
+    unknown = [c for c in classes if c not in KNOWN_CLASSES]
+    if unknown:
+        raise GestureError(f"unknown class(es) {unknown} (choose from: {', '.join(KNOWN_CLASSES)})")
+
+
 def check_config(cfg: GenerateConfig) -> None:
     """Raise a one-line :class:`GestureError` for settings the generator cannot honour."""
     check_render_settings(cfg)
-    if cfg.scene not in SCENES:
-        raise GestureError(f"unknown scene {cfg.scene!r} (choose from: {', '.join(SCENES)})")
-    if cfg.holdout and cfg.scene != "photo":
-        raise GestureError("holdout=True draws from the reserved photos: it needs scene='photo'")
-    if not cfg.classes:
-        raise GestureError("no classes chosen (pick some of: " + ", ".join(KNOWN_CLASSES) + ")")
-    unknown = [c for c in cfg.classes if c not in KNOWN_CLASSES]
-    if unknown:
-        raise GestureError(f"unknown class(es) {unknown} (choose from: {', '.join(KNOWN_CLASSES)})")
-    if len(set(cfg.classes)) != len(cfg.classes):
-        raise GestureError(f"classes listed twice: {list(cfg.classes)}")
-    checks = [
+    _check([(cfg.scene in SCENES, f"unknown scene {cfg.scene!r} (choose from: {', '.join(SCENES)})"),
+            (not cfg.holdout or cfg.scene == "photo",
+             "holdout=True draws from the reserved photos: it needs scene='photo'"),
+            (bool(cfg.classes), "no classes chosen (pick some of: " + ", ".join(KNOWN_CLASSES) + ")")])
+    _unknown_classes(cfg.classes)
+    needed = 1 + (cfg.val_fraction > 0) + (cfg.test_fraction > 0)
+    _check([
+        (len(set(cfg.classes)) == len(cfg.classes), f"classes listed twice: {list(cfg.classes)}"),
         (cfg.clips_per_class >= 1, f"clips_per_class must be >= 1, got {cfg.clips_per_class}"),
         (cfg.group_size >= 1, f"group_size must be >= 1, got {cfg.group_size}"),
         (cfg.seed >= 0, f"seed must be >= 0, got {cfg.seed}"),
@@ -150,16 +131,12 @@ def check_config(cfg: GenerateConfig) -> None:
          and cfg.val_fraction + cfg.test_fraction < 1,
          f"val_fraction and test_fraction must be in [0, 1) with sum < 1, "
          f"got {cfg.val_fraction} and {cfg.test_fraction}"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise GestureError(message)
-    needed = 1 + (cfg.val_fraction > 0) + (cfg.test_fraction > 0)
-    if n_sessions(cfg) < needed:
-        raise GestureError(
-            f"clips_per_class={cfg.clips_per_class} with group_size={cfg.group_size} makes "
-            f"{n_sessions(cfg)} session(s), but splitting by session needs >= {needed} "
-            "(raise clips_per_class, lower group_size, or set val/test fractions to 0)")
+        (cfg.group_size < 1 or n_sessions(cfg) >= needed,
+         f"clips_per_class={cfg.clips_per_class} with group_size={cfg.group_size} makes "
+         f"{n_sessions(cfg) if cfg.group_size >= 1 else 0} session(s), but splitting by session "
+         f"needs >= {needed} (raise clips_per_class, lower group_size, or set val/test "
+         "fractions to 0)"),
+    ])
 
 
 # --------------------------------------------------------------------------- sampling
@@ -268,9 +245,8 @@ def _photo_session(rng: np.random.Generator, holdout: bool) -> dict[str, Any]:
 
 
 def sample_session(rng: np.random.Generator, cfg: GenerateConfig = DEFAULT_CONFIG) -> dict[str, Any]:
-    """The shared appearance of one recording session (JSON-able dict): background,
-    people, the actor (hand) and the camera's nuisances.  ``cfg.scene`` picks the look;
-    ``cfg.holdout`` draws from the reserved photos, faces and hand style."""
+    """The shared appearance of one recording session (JSON-able): background,
+    people, the actor (hand) and the camera's nuisances, for ``cfg.scene`` and ``cfg.holdout``."""
     session = (_procedural_session(rng) if cfg.scene == "procedural"
                else _photo_session(rng, cfg.holdout))
     session["camera"] = {
@@ -284,20 +260,10 @@ def sample_session(rng: np.random.Generator, cfg: GenerateConfig = DEFAULT_CONFI
 
 
 def _sample_path(label: str, u: np.ndarray) -> dict[str, Any] | None:
-    """Start and end of the actor's centre (fractions of the side) from 6 uniforms.
-
-    ``u`` is drawn for every class, so the class changes only how it is used.  For a
-    swipe, ``lo < hi`` are the ends along the motion axis and ``c -/+ d/2`` the (slightly
-    slanted) position across it; ``swipe_left`` goes ``hi -> lo`` in x, ``swipe_right``
-    ``lo -> hi``.  Swapping start and end maps each swipe onto its reverse, and the
-    distribution of the swapped path equals the reverse class's (``d`` is symmetric).
-
-    ``stop`` holds the hand where a swipe rests: at the start or end of the path of a
-    swipe in a random direction (``u[4]``, ``u[5]``; their leftover fractions give a
-    tiny symmetric drift).  So a stop clip's first frame has the same hand-position
-    distribution as a swipe's first frame (likewise the last): the position in one frame
-    does not give the class away, only the motion does.
-    """
+    """Start and end of the actor's centre (fractions of the side) from 6 uniforms ``u``,
+    drawn for every class: the class only decides how they are used.  Swapping start and end
+    maps each swipe onto its reverse.  ``stop`` rests where a swipe in a random direction
+    starts or ends, so no single frame gives the class away."""
     if label == "no_gesture":
         return None
     r = lambda v: round(float(v), 4)  # noqa: E731
@@ -323,15 +289,10 @@ def _sample_path(label: str, u: np.ndarray) -> dict[str, Any] | None:
 
 
 def idle_hand_path(u: np.ndarray, idle: np.ndarray, T: int, enters: bool) -> dict[str, Any]:
-    """The hand of an "idle hand" ``no_gesture`` clip: it rests where a ``stop`` rests
-    (same ``u``) and is in view only for frames ``visible = [start, end)``, which touch
-    one end of the clip: it enters and stays for the last ``span`` frames, or is there
-    for the first ``span`` and leaves.  ``span`` is uniform on ``[m, T // 2]`` with
-    ``m = ceil(T / 8)``, so at least one of 8 sampled frames shows the hand and at least
-    half do not.  The cap at half the clip keeps a ``stop`` (hand in view all clip long)
-    recognisable in a stream, where a window over a stop also holds frames from before
-    or after it (notebook 06).  Played backwards, entering is leaving with the same
-    span: the class stays closed under time reversal."""
+    """An idle-hand ``no_gesture`` clip: the hand rests where a ``stop`` rests and is in
+    view for ``visible = [start, end)`` frames touching one end of the clip (it enters or
+    leaves), ``span`` uniform on ``[ceil(T/8), T//2]``: at least one of 8 sampled frames,
+    at most half the clip.  Reversed, entering is leaving: the class stays closed."""
     path = _sample_path("stop", u)
     assert path is not None
     m = max(1, -(-T // 8))
@@ -341,9 +302,8 @@ def idle_hand_path(u: np.ndarray, idle: np.ndarray, T: int, enters: bool) -> dic
 
 
 def fidget_path(u: np.ndarray, f: np.ndarray, T: int) -> dict[str, Any]:
-    """A hard negative: a hand in view all clip long that moves without swiping, round a
-    loop (radius 0.06-0.14 of the side, 1-2 turns) round where a ``stop`` rests: it ends
-    near where it started, so its net travel stays below a swipe's (0.4 of the side)."""
+    """A hard negative: a hand in view all clip long circling (radius 0.06-0.14, 1-2
+    turns) round where a ``stop`` rests, travelling less than any swipe."""
     path = _sample_path("stop", u)
     assert path is not None
     turns = 1.0 + float(f[1])
@@ -361,9 +321,8 @@ def _pan(rng: np.random.Generator, T: int, lo: float, hi: float) -> list[float]:
 
 def _sample_scene(rng: np.random.Generator, cfg: GenerateConfig, session: dict[str, Any],
                   T: int, n: int) -> dict[str, Any]:
-    """What moves in the scene without being a gesture, over ``n`` frames (speeds set
-    per clip of ``T`` frames): drifting objects, lighting, the camera (pan, zoom or
-    cut) and the people (sway and drift).  Drawn the same way for every class."""
+    """What moves besides the hand over ``n`` frames (speeds per clip of ``T``):
+    drifting objects, lighting, camera pan/zoom/cut and people.  Same draws for every class."""
     drifters = []
     for _ in range(int(rng.choice(3, p=[0.65, 0.25, 0.1]))):
         d = _sample_distractor(rng, 0.05, 0.14)
@@ -405,11 +364,8 @@ def _durations(cfg: GenerateConfig) -> tuple[float, float]:
 
 def sample_clip_params(label: str, rng: np.random.Generator, cfg: GenerateConfig,
                        session: dict[str, Any]) -> dict[str, Any]:
-    """Everything that varies from clip to clip inside a session (JSON-able dict).
-
-    The same random numbers are drawn, in the same order, for every label: with equal
-    ``rng`` states two labels get identical appearance, lighting, scene motion and noise.
-    """
+    """Everything that varies from clip to clip inside a session (JSON-able dict); the
+    same random numbers are drawn in the same order for every label."""
     if label not in KNOWN_CLASSES:
         raise GestureError(f"unknown class {label!r} (choose from: {', '.join(KNOWN_CLASSES)})")
     T = n_frames(cfg)
@@ -445,10 +401,9 @@ def sample_clip_params(label: str, rng: np.random.Generator, cfg: GenerateConfig
 
 
 def mirror_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Parameters of the time-reversed clip: label reversed (left<->right, up<->down),
-    start/end swapped, easing reversed, idle-before/after swapped, every velocity and
-    angular speed negated, cuts mirrored, per-frame nuisances played backwards.
-    ``render_from_params`` of the result equals the original frames reversed, exactly."""
+    """Parameters of the time-reversed clip (label reversed, start/end and idle times
+    swapped, speeds negated, cuts mirrored, nuisances played backwards):
+    ``render_from_params`` of the result is the original frames reversed, exactly."""
     out = json.loads(json.dumps(params))
     T = out["n_frames"]
     out["label"] = TIME_REVERSED[out["label"]]
@@ -489,13 +444,8 @@ def _back_out(c: np.ndarray) -> np.ndarray:
 
 
 def ease(name: str, c: np.ndarray) -> np.ndarray:
-    """Easing in centred form: ``c`` in [-1, 1] (start..end of the motion) -> [-1, 1].
-
-    Centred so that time reversal is exact in floating point: ``ease(rev, -c) ==
-    -ease(name, c)`` bit for bit (odd polynomials; each ``*_out`` is *defined* as the
-    reverse of its ``*_in``).  ``back_in``/``back_out`` (anticipate / overshoot) are the
-    held-out motion profile: only the out-of-distribution set uses them.
-    """
+    """Easing in centred form, ``c`` in [-1, 1] -> [-1, 1], exact under reversal:
+    ``ease(rev, -c) == -ease(name, c)`` bit for bit.  ``back_*`` is the held-out profile."""
     c = np.asarray(c, dtype=np.float64)
     if name == "linear":
         return c.copy()
@@ -518,13 +468,9 @@ def _tau(T: int) -> np.ndarray:
 
 
 def actor_track(path: dict[str, Any], T: int) -> np.ndarray:
-    """Centre of the actor per frame, fractions of the side: ``(T, 2)`` float64 (x, y).
-
-    Idle at ``start`` until frame ``t0``, eased motion until ``t1``, idle at ``end``.
-    Computed as ``mid + half * ease(c)`` with the integer-exact centred time
-    ``c = (2 (t - t0) - D) / D``, so the reversed path reproduces it exactly.  A
-    ``bow`` bends the path sideways (held-out profile); a ``loop`` circles the rest spot.
-    """
+    """Centre of the actor per frame, fractions of the side: ``(T, 2)`` float64: idle at
+    ``start`` until ``t0``, eased motion until ``t1``, idle at ``end``, plus an optional
+    ``bow`` (sideways) or ``loop``; computed in centred time, so reversal is exact."""
     t = np.arange(T)
     t0, t1 = int(path["t0"]), int(path["t1"])
     D = t1 - t0
@@ -545,11 +491,8 @@ def actor_track(path: dict[str, Any], T: int) -> np.ndarray:
 
 def hand_track(params: Mapping[str, Any]) -> np.ndarray:
     """Where the hand is in every frame of a generated clip: ``(T, 3)`` float32 rows
-    ``(visible, x, y)``, the palm centre in fractions of the side (before camera shake
-    and tremor, a few pixels at most); ``x = y = 0`` where no hand is in view.
-    ``params`` are a manifest row's (:func:`sample_clip_params`).  The generator knows
-    this for free, so training can ask the frame encoder for it too
-    (``TrainConfig.hand_weight``, notebook 03)."""
+    ``(visible, x, y)`` (palm centre, fractions of the side; 0 where out of view), from a
+    manifest row's ``params``: the target of the hand loss (notebook 03)."""
     T, path = int(params["n_frames"]), params.get("path")
     out = np.zeros((T, 3), np.float32)
     if path is None:
@@ -691,10 +634,8 @@ def _sprite(spec: dict[str, Any], size_px: float, angle: float, color: Sequence[
 
 def _hand_sprite(spec: dict[str, Any], size_px: float, angle: float, color: Sequence[int],
                  frame_side: int) -> _Sprite:
-    """The hand and its forearm, which reaches 1.5 frame sides down the wrist's way (so it
-    always enters from a frame edge), skin up to ``sleeve_at``, then the sleeve.  The
-    held-out ``mitten`` style also gets a dark outline.  Edges are shaded darker, as on a
-    rounded hand lit from the front."""
+    """The hand and its forearm (reaching 1.5 frame sides down, so it enters from an
+    edge; skin, then the sleeve), shaded darker at the edges; ``mitten`` is outlined."""
     arm = 1.5 * frame_side / size_px  # in hand sizes
     cv = _Canvas(size_px, angle, reach=2 * arm + 1.7, aspect=spec["aspect"])
     skin, sleeve = cv.blank(), cv.blank()
@@ -846,10 +787,8 @@ def _backgrounds(session: dict[str, Any], scene: dict[str, Any], size: int,
 
 @lru_cache(maxsize=4)
 def _noise_bank(size: int) -> np.ndarray:
-    """16 tiles of standard normal noise ``(16, size + 16, size + 16, 3)`` float32.
-
-    Drawing fresh Gaussian noise for every frame costs more than the rest of the
-    rendering; a random tile at a random offset looks the same to a model."""
+    """16 tiles of standard normal noise ``(16, size + 16, size + 16, 3)`` float32: a
+    random tile at a random offset per frame costs far less than fresh noise."""
     bank = np.random.default_rng(20240).standard_normal((16, size + 16, size + 16, 3),
                                                          dtype=np.float32)
     bank.setflags(write=False)
@@ -858,9 +797,8 @@ def _noise_bank(size: int) -> np.ndarray:
 
 def _nuisances(seed: int, n: int, size: int, camera: dict[str, Any], margin: int,
                flip: bool = False) -> dict[str, np.ndarray]:
-    """Per-frame random nuisances of ``n`` frames, i.i.d. over time, drawn from ``seed``:
-    shake ``(n, 2)`` int pixels, flicker ``(n,)`` gain, tremor ``(n, 2)`` pixels, noise
-    tile ``(n,)`` and offset ``(n, 2)``.  ``flip`` plays them backwards."""
+    """Per-frame nuisances of ``n`` frames, i.i.d. over time from ``seed``: shake,
+    flicker, tremor, noise tile and offset; ``flip`` plays them backwards."""
     rng = np.random.default_rng(seed)
     out = {
         "shake": np.clip(np.round(rng.normal(0, camera["shake"] * size, (n, 2))),
@@ -893,13 +831,9 @@ def _movers(session: dict[str, Any], scene: dict[str, Any], size: int,
 def _compose(session: dict[str, Any], scene: dict[str, Any], size: int,
              actor_frames: Sequence[tuple[_Sprite, float, float] | None],
              text: Sequence[str | None] | None = None) -> np.ndarray:
-    """Render frames: background (camera) -> people and objects -> actor (tremor) ->
-    gain, lighting, flicker -> blur -> noise -> uint8 -> optional text.
-
-    ``scene`` holds what moves besides the hand (:func:`_sample_scene`; a clip's params
-    are one); ``actor_frames[t]`` is ``(sprite, x, y)`` (fractions of the side, before
-    tremor/shake) or None.  Returns ``(N, size, size, 3)`` uint8.
-    """
+    """Render ``(N, size, size, 3)`` uint8 frames: background (camera) -> people and
+    objects -> actor (``actor_frames[t] = (sprite, x, y)`` or None) -> lighting, flicker ->
+    blur -> noise -> optional text.  ``scene``: :func:`_sample_scene`'s keys."""
     cam, n = session["camera"], len(actor_frames)
     nuis = _nuisances(scene["noise_seed"], n, size, cam, _margin(session, size),
                       flip=scene["time_flip"])
@@ -972,13 +906,8 @@ def render_from_params(params: dict[str, Any], session: dict[str, Any],
 
 def render_clip(label: str, rng: np.random.Generator, cfg: GenerateConfig = DEFAULT_CONFIG,
                 session: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-    """One clip of class ``label``: frames ``(T, H, W, 3)`` uint8 RGB and its parameters.
-
-    ``session`` (from :func:`sample_session`) fixes the shared appearance; when None a
-    new one is drawn from ``rng`` first.  The returned params (JSON-able) hold the clip's
-    parameters plus ``"session"``, so ``render_from_params(p, p["session"], cfg)``
-    reproduces the frames.  Notebook 01.
-    """
+    """One clip of class ``label``: frames ``(T, H, W, 3)`` uint8 RGB and its params
+    (JSON-able, with ``"session"``; a new session is drawn from ``rng`` when None)."""
     if session is None:
         session = sample_session(rng, cfg)
     params = sample_clip_params(label, rng, cfg, session)
@@ -996,13 +925,9 @@ def reverse_clip(frames: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Stream:
-    """A long recording with several gestures (notebook 06).
-
-    ``frames``: ``(N, H, W, 3)`` uint8 RGB; ``labels``: the ground-truth class of every
-    frame (``REST_LABEL`` between gestures); ``events``: one dict per gesture with
-    ``label``, ``start``/``end`` (frames where the hand is in view, end exclusive) and
-    ``motion_start``/``motion_end`` (the frames where it moves, end exclusive).
-    """
+    """A long recording with several gestures (notebook 06): ``frames`` ``(N, H, W, 3)``
+    uint8, the class of every frame (``REST_LABEL`` between gestures), and ``events`` with
+    ``label``, ``start``/``end`` (hand in view) and ``motion_start``/``motion_end``."""
 
     frames: np.ndarray
     labels: list[str]
@@ -1013,16 +938,9 @@ class Stream:
 def render_stream(labels: Sequence[str] | None, rng: np.random.Generator,
                   cfg: GenerateConfig = DEFAULT_CONFIG, session: dict[str, Any] | None = None,
                   n_events: int = 6, idle_seconds: tuple[float, float] = (0.5, 1.5)) -> Stream:
-    """A stream of gestures separated by idle time, one session throughout.
-
-    ``labels``: the gestures in order; None draws ``n_events`` from ``cfg.classes``
-    (``no_gesture`` excluded).  Each gesture is a clip-length segment whose hand moves
-    exactly like a dataset clip's (idle, moves, idle); before each and after the last
-    comes ``U(idle_seconds)`` of rest without a hand.  A ``no_gesture`` in ``labels`` is a
-    clip-length segment of that class (no hand, an idle hand or a fidgeting one): a
-    stream of only ``no_gesture`` is gesture-free footage.  The scene moves for the whole
-    stream (people, objects, lighting; pans, zooms and cuts in photo scenes).
-    """
+    """A stream of gestures (``labels``, or ``n_events`` drawn from ``cfg.classes``)
+    separated by ``U(idle_seconds)`` of rest, in one session with a moving scene.  Each
+    segment's hand moves like a dataset clip's; a ``no_gesture`` segment is rest."""
     check_render_settings(cfg)
     if session is None:
         session = sample_session(rng, cfg)
@@ -1030,9 +948,7 @@ def render_stream(labels: Sequence[str] | None, rng: np.random.Generator,
         pool = [c for c in cfg.classes if c != REST_LABEL] or [REST_LABEL]
         labels = [pool[int(i)] for i in rng.integers(len(pool), size=n_events)]
     labels = list(labels)
-    unknown = sorted(set(labels) - set(KNOWN_CLASSES))
-    if unknown:
-        raise GestureError(f"unknown class(es) {unknown} (choose from: {', '.join(KNOWN_CLASSES)})")
+    _unknown_classes(sorted(set(labels)))
     T, size, fps = n_frames(cfg), cfg.size, cfg.fps
     lo, hi = (max(0, int(round(s * fps))) for s in idle_seconds)
     if hi < lo:
@@ -1063,56 +979,23 @@ def render_stream(labels: Sequence[str] | None, rng: np.random.Generator,
 
 # --------------------------------------------------------------------------- datasets
 
-MANIFEST = "manifest.csv"
-LABELS = "labels.txt"
 CONFIG = "config.json"
 SESSIONS = "sessions.json"
-MANIFEST_COLUMNS = ("path", "label", "split", "group", "params")
 #: Config fields that do not change the data (excluded from the load-or-compute check).
 _RUNTIME_FIELDS = ("workers",)
-
-
-#: What :func:`sample_clip_params` draws, as a number stored in ``config.json`` (and so in
-#: every checkpoint's ``dataset_config``): 1 = v0.1.0, 2 = v0.2.0 (idle-hand no_gesture
-#: clips), 3 = idle hands in view for at most half the clip, 4 = photo scenes.  Bump it with
-#: ``GOLDEN_PARAMS`` in tests/test_generation.py: older folders are then regenerated and
-#: models trained on them are named and skipped by notebooks 04-06 -- all of them, even
-#: the few whose clips happen not to change (e.g. ``idle_hand_fraction=0``): simple and safe.
-SAMPLER_VERSION = 4
 
 
 def _content_config(cfg: GenerateConfig) -> dict[str, Any]:
     d = to_dict(cfg)
     for k in _RUNTIME_FIELDS:
         d.pop(k, None)
-    d["sampler_version"] = SAMPLER_VERSION
     return d
 
 
-def older_version(stored: Any, want: Mapping[str, Any]) -> str | None:
-    """Why the dataset settings ``stored`` are ``want``'s (both :func:`dataset_config`
-    dicts) as written by an older version of this module -- a setting added since is
-    missing, or an older sampler -- else None.  :func:`generate_dataset` regenerates such
-    a folder; :func:`gesture_utils.models.checkpoint_problem` names such a model."""
-    if not isinstance(stored, Mapping):
-        return None
-    old, now = stored.get("sampler_version", 1), want.get("sampler_version", SAMPLER_VERSION)
-    if not (set(stored) <= set(want) and isinstance(old, int) and isinstance(now, int) and old <= now
-            and all(stored[k] == want[k] for k in stored if k != "sampler_version")):
-        return None
-    missing = sorted(set(want) - set(stored) - {"sampler_version"})
-    if missing:
-        return f"no {', '.join(missing)} setting"
-    if old < now:
-        return f"sampler version {stored.get('sampler_version', 'not recorded')}, now {now}"
-    return None
-
-
 def dataset_config(source: GenerateConfig | str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The settings that decide a dataset's content, as stored in its ``config.json``:
-    from a :class:`GenerateConfig`, or read from a dataset folder (None if it has no
-    readable ``config.json``, e.g. imported clips).  Training stores it in the checkpoint,
-    so notebooks 04-06 can tell a model trained on other data (notebook 03)."""
+    """The settings that decide a dataset's content, as in its ``config.json``: from a
+    :class:`GenerateConfig`, or read from a dataset folder (None without one).  Training
+    stores it in the checkpoint, so later notebooks can tell a model trained on other data."""
     if isinstance(source, GenerateConfig):
         return json.loads(json.dumps(_content_config(source)))
     stored = _read_json(Path(source) / CONFIG)
@@ -1130,20 +1013,10 @@ def session_rng(cfg: GenerateConfig, s: int) -> np.random.Generator:
 
 
 def clip_rng(cfg: GenerateConfig, s: int, label: str, k: int) -> np.random.Generator:
-    """The generator of clip ``k`` of ``label`` in session ``s``: its own SeedSequence
-    keyed by (session, class, index) -- nothing is shared across classes, and choosing a
-    subset of classes leaves the other clips unchanged."""
+    """The generator of clip ``k`` of ``label`` in session ``s``, keyed by (session, class,
+    index): nothing is shared across classes, and a subset of classes keeps its clips."""
     key = (s, 1 + KNOWN_CLASSES.index(label), k)
     return np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=key))
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read_json(path: Path) -> Any:
@@ -1153,74 +1026,73 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _same_sampler(out_dir: Path, cfg: GenerateConfig, rows: list[dict[str, str]]) -> bool:
-    """Re-draw the session and parameters of the first clip of each class and compare
-    them with ``sessions.json`` / the manifest: False for a dataset written by a version
-    of this module that samples differently (same settings, other data)."""
-    sessions = _read_json(out_dir / SESSIONS)
-    if not isinstance(sessions, dict):
-        return False
-    seen: set[str] = set()
+def _manifest_rows(out_dir: Path) -> list[dict[str, str]] | None:
     try:
-        for row in rows:
-            label = row["label"]
-            if label in seen:
-                continue
-            seen.add(label)
-            s = int(row["group"].lstrip("s"))
-            k = int(Path(row["path"]).stem.rsplit("_", 1)[1]) - s * cfg.group_size
-            session = sample_session(session_rng(cfg, s), cfg)
-            params = sample_clip_params(label, clip_rng(cfg, s, label, k), cfg, session)
-            if (json.loads(json.dumps(session)) != sessions.get(row["group"])
-                    or json.loads(json.dumps(params)) != json.loads(row["params"])):
-                return False
-    except (KeyError, IndexError, ValueError, GestureError):
-        return False
-    return True
+        with open(out_dir / MANIFEST_FILE, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except (OSError, csv.Error):
+        return None
 
 
-def is_complete(out_dir: Path, cfg: GenerateConfig) -> bool:
+def is_complete(out_dir: str | os.PathLike[str], cfg: GenerateConfig) -> bool:
     """True if ``out_dir`` holds a finished dataset generated with ``cfg``: config.json
     matches, labels.txt lists the classes, the manifest (written last) has every clip,
-    every clip file exists, and the first clip of each class has the parameters this
-    version of the generator draws (so data from an older generator is regenerated)."""
+    and every clip file exists."""
     out_dir = Path(out_dir)
-    if not (out_dir / MANIFEST).is_file():
-        return False
     if _read_json(out_dir / CONFIG) != _content_config(cfg):
         return False
+    rows = _manifest_rows(out_dir)
     try:
-        labels = (out_dir / LABELS).read_text(encoding="utf-8").split()
-        with open(out_dir / MANIFEST, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, csv.Error):
+        labels = (out_dir / LABELS_FILE).read_text(encoding="utf-8").split()
+    except OSError:
         return False
-    if labels != list(cfg.classes) or len(rows) != cfg.clips_per_class * len(cfg.classes):
+    if rows is None or labels != list(cfg.classes):
         return False
-    if not all((out_dir / r["path"]).is_file() for r in rows if r.get("path")):
+    if len(rows) != cfg.clips_per_class * len(cfg.classes):
         return False
-    return _same_sampler(out_dir, cfg, rows)
+    return all((out_dir / r["path"]).is_file() for r in rows if r.get("path"))
 
 
-def _looks_generated(out_dir: Path) -> bool:
-    return (out_dir / CONFIG).is_file() or (out_dir / MANIFEST).is_file()
+def _differences(stored: Mapping[str, Any], cfg: GenerateConfig) -> str:
+    want = _content_config(cfg)
+    keys = sorted(k for k in set(stored) | set(want) if stored.get(k) != want.get(k))
+    return ", ".join(f"{k}={stored.get(k)!r}, now {want.get(k)!r}" for k in keys[:3])
 
 
 def _clear(out_dir: Path) -> None:
     """Remove what a previous generation wrote (never anything else)."""
-    old = _read_json(out_dir / CONFIG) or {}
+    old = _read_json(out_dir / CONFIG)
     classes = set(KNOWN_CLASSES) | set(old.get("classes", []) if isinstance(old, dict) else [])
-    for name in (MANIFEST, LABELS, SESSIONS, CONFIG):
+    for name in (MANIFEST_FILE, LABELS_FILE, SESSIONS, CONFIG):
         (out_dir / name).unlink(missing_ok=True)
     for c in classes:
         if (out_dir / c).is_dir():
             shutil.rmtree(out_dir / c)
 
 
+def _make_room(out_dir: Path, cfg: GenerateConfig, overwrite: bool) -> None:
+    """Clear what an earlier generation left in ``out_dir`` (saying so when its settings
+    were others); refuse a folder that holds anything else (a dataset without recorded
+    settings, e.g. imported clips, only with ``overwrite``)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise input_error(out_dir, "exists and is not a folder", "choose another output folder")
+    if not (out_dir.is_dir() and any(out_dir.iterdir())):
+        return
+    if not ((out_dir / CONFIG).is_file() or (out_dir / MANIFEST_FILE).is_file()):
+        raise input_error(out_dir, "folder is not empty and holds no generated dataset",
+                          "choose a new or empty output folder")
+    stored = _read_json(out_dir / CONFIG)
+    if not isinstance(stored, dict) and not overwrite:
+        raise input_error(out_dir, "holds a dataset without recorded settings (no readable "
+                          f"{CONFIG})", "pass overwrite=True (CLI: --overwrite) or choose another folder")
+    if isinstance(stored, dict) and stored != _content_config(cfg):
+        print(f"{out_dir}: made with other settings ({_differences(stored, cfg)}) - regenerating it")
+    _clear(out_dir)
+
+
 def resolve_workers(cfg: GenerateConfig) -> int:
     """Processes :func:`generate_dataset` uses: ``cfg.workers``, or for 0 one per CPU
-    core (at most 8) when the dataset has >= 100 clips, else 1 (starting processes
-    costs about a second)."""
+    core (at most 8) for >= 100 clips, else 1 (starting processes costs about a second)."""
     if cfg.workers > 0:
         return cfg.workers
     if cfg.clips_per_class * len(cfg.classes) < 100:
@@ -1245,90 +1117,57 @@ def _render_session(task: tuple[GenerateConfig, int, str]) -> tuple[dict, list[d
     return session, rows
 
 
-def generate_dataset(out_dir: str | os.PathLike[str], cfg: GenerateConfig = DEFAULT_CONFIG,
-                     overwrite: bool = False, progress: bool = True) -> Path:
-    """Write a synthetic dataset to ``out_dir`` and return it (load-or-compute).
-
-    Layout: ``<class>/<class>_NNNN.mp4``, ``labels.txt``, ``config.json``,
-    ``sessions.json`` (session appearance per group) and ``manifest.csv`` with columns
-    ``path,label,split,group,params`` -- written last, so an interrupted run never looks
-    complete.  Splits are by session (group), stratified (:func:`assign_splits`).
-
-    Returns at once when ``out_dir`` already holds a complete dataset made with the same
-    ``cfg`` (:func:`is_complete`); ``overwrite=True`` regenerates.  A dataset with the
-    same ``cfg`` that is stale (written by an older version of this module,
-    :data:`SAMPLER_VERSION`) is regenerated, with a note, and so is an incomplete one (no
-    manifest yet: an interrupted run, whatever its settings); a complete one made with
-    other settings needs ``overwrite=True``.
-    Raises :class:`GestureError` rather than touch a folder that holds something else.
-    Notebook 01.
-    """
-    check_config(cfg)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise input_error(out_dir, "exists and is not a folder", "choose another output folder")
-    if not overwrite and is_complete(out_dir, cfg):
-        return out_dir
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        if not _looks_generated(out_dir):
-            raise input_error(out_dir, "folder is not empty and holds no generated dataset",
-                              "choose a new or empty output folder")
-        stored = _read_json(out_dir / CONFIG)
-        older = older_version(stored, _content_config(cfg))
-        if older:
-            print(f"{out_dir}: made by an older version of the package ({older}) - regenerating it")
-        complete_other = ((out_dir / MANIFEST).is_file() and not older
-                          and stored != _content_config(cfg))
-        if complete_other and not overwrite:
-            raise input_error(out_dir, "holds a dataset generated with other settings",
-                              "pass overwrite=True (CLI: --overwrite) or choose another folder")
-        _clear(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _write_text_atomic(out_dir / CONFIG, json.dumps(_content_config(cfg), indent=2) + "\n")
-
-    tasks = [(cfg, s, str(out_dir)) for s in range(n_sessions(cfg))]
+def _render_sessions(cfg: GenerateConfig, out_dir: Path,
+                     progress: bool) -> list[tuple[dict, list[dict]]]:
+    """Every session rendered and written, in order, by one or more processes."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(tasks), desc="sessions", unit="session", disable=not progress)
-    results: list[tuple[dict, list[dict]]] = []
+    tasks = [(cfg, s, str(out_dir)) for s in range(n_sessions(cfg))]
     workers = min(resolve_workers(cfg), len(tasks))
-    if workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # "spawn": safe in Jupyter and after torch/OpenMP started threads (fork is not)
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            for res in pool.map(_render_session, tasks):
-                results.append(res)
-                bar.update()
-    else:
-        for task in tasks:
-            results.append(_render_session(task))
+    results = []
+    with ExitStack() as stack:
+        bar = stack.enter_context(tqdm(total=len(tasks), desc="sessions", unit="session",
+                                       disable=not progress))
+        done: Iterator = map(_render_session, tasks)
+        if workers > 1:  # "spawn": safe in Jupyter and after torch/OpenMP started threads
+            ctx = multiprocessing.get_context("spawn")
+            done = stack.enter_context(ProcessPoolExecutor(workers, mp_context=ctx)).map(
+                _render_session, tasks)
+        for res in done:
+            results.append(res)
             bar.update()
-    bar.close()
+    return results
 
-    # imported here, not at the top: worker processes then skip scikit-learn's import
-    from gesture_utils.splits import assign_splits
 
+def _write_index(out_dir: Path, cfg: GenerateConfig,
+                 results: list[tuple[dict, list[dict]]]) -> None:
+    """sessions.json, then labels.txt and manifest.csv (splits by session)."""
     sessions = {f"s{s:03d}": sess for s, (sess, _) in enumerate(results)}
     order = {c: i for i, c in enumerate(cfg.classes)}
     rows = sorted((r for _, rs in results for r in rs), key=lambda r: (order[r["label"]], r["path"]))
     splits = assign_splits([r["label"] for r in rows], [r["group"] for r in rows],
                            cfg.val_fraction, cfg.test_fraction, seed=cfg.seed)
-    _write_text_atomic(out_dir / SESSIONS, json.dumps(sessions, sort_keys=True) + "\n")
-    _write_text_atomic(out_dir / LABELS, "".join(c + "\n" for c in cfg.classes))
-    tmp = out_dir / f".{MANIFEST}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(MANIFEST_COLUMNS)
-            for r, split in zip(rows, splits, strict=True):
-                w.writerow([r["path"], r["label"], split, r["group"],
-                            json.dumps(r["params"], sort_keys=True, separators=(",", ":"))])
-        os.replace(tmp, out_dir / MANIFEST)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(out_dir / SESSIONS, json.dumps(sessions, sort_keys=True) + "\n")
+    write_dataset_index(out_dir, cfg.classes, [
+        ManifestRow(r["path"], r["label"], split, r["group"], r["params"])
+        for r, split in zip(rows, splits, strict=True)])
+
+
+def generate_dataset(out_dir: str | os.PathLike[str], cfg: GenerateConfig = DEFAULT_CONFIG,
+                     overwrite: bool = False, progress: bool = True) -> Path:
+    """Write a synthetic dataset to ``out_dir`` and return it (load-or-compute).
+
+    Layout: ``<class>/<class>_NNNN.mp4``, ``config.json``, ``sessions.json``, ``labels.txt``
+    and ``manifest.csv`` (last: an interrupted run never looks complete); splits by session.
+    A complete dataset made with ``cfg`` is kept unless ``overwrite``; one made with other
+    settings is regenerated with a one-line note; a folder holding anything else is refused."""
+    check_config(cfg)
+    out_dir = Path(out_dir)
+    if not overwrite and is_complete(out_dir, cfg):
+        return out_dir
+    _make_room(out_dir, cfg, overwrite)
+    write_json(out_dir / CONFIG, _content_config(cfg))
+    _write_index(out_dir, cfg, _render_sessions(cfg, out_dir, progress))
     return out_dir
 
 
@@ -1339,27 +1178,15 @@ QUICK_OVERRIDES: dict[str, Any] = {"clips_per_class": 6, "group_size": 1, "size"
 def standard_config(quick: bool | None = None) -> GenerateConfig:
     """The settings of the series' dataset: ``GenerateConfig()`` defaults, or in QUICK
     mode (default: ``GESTURE_QUICK``) the small :data:`QUICK_OVERRIDES` version."""
-    from gesture_utils.runtime import is_quick
-
     quick = is_quick() if quick is None else quick
     return replace(GenerateConfig(), **QUICK_OVERRIDES) if quick else GenerateConfig()
 
 
 def standard_dataset(quick: bool | None = None, progress: bool = True,
                      overwrite: bool = False, name: str | None = None, **overrides: Any) -> Path:
-    """The dataset every notebook uses, generated on first use (load-or-compute):
-    ``data_dir()/"synthetic"`` with :func:`standard_config`, or
-    ``data_dir()/"synthetic_quick"`` in QUICK mode.  Returns its root.  ``name`` and
-    ``overrides`` give a variant in its own folder (``name`` or ``name_quick``), e.g.
-    notebook 03's ``standard_dataset(name="synthetic_overlay", text_overlay=True)``.
-
-    As with :func:`generate_dataset`, a folder written by an older version of the package
-    is regenerated, with a note, and one generated with other settings (e.g.
-    ``gesture-utils generate --clips-per-class 500`` into the same folder) is refused:
-    pass ``overwrite=True``."""
-    from gesture_utils.paths import data_dir
-    from gesture_utils.runtime import is_quick
-
+    """The dataset every notebook uses, generated on first use: ``data_dir()/"synthetic"``
+    (``synthetic_quick`` in QUICK mode).  ``name`` and ``overrides`` give a variant in its
+    own folder, e.g. ``standard_dataset(name="synthetic_overlay", text_overlay=True)``."""
     quick = is_quick() if quick is None else quick
     folder = name or "synthetic"
     root = data_dir() / (f"{folder}_quick" if quick else folder)
@@ -1376,11 +1203,8 @@ OOD_OVERRIDES: dict[str, Any] = {"holdout": True, "seed": 7007, "fps": 24, "seco
 
 
 def ood_dataset(quick: bool | None = None, progress: bool = True) -> Path:
-    """The out-of-distribution set, generated on first use into ``data_dir()/"ood"``
-    (``ood_quick`` in QUICK mode, with 4 clips per class): every clip is in its
-    ``train`` split, since nothing ever trains on it."""
-    from gesture_utils.runtime import is_quick
-
+    """The out-of-distribution set in ``data_dir()/"ood"`` (``ood_quick``: 4 clips per
+    class), generated on first use; every clip is in ``train``, nothing trains on it."""
     quick = is_quick() if quick is None else quick
     small = {"clips_per_class": 4, "group_size": 1} if quick else {}
     return standard_dataset(quick, progress, name="ood", **{**OOD_OVERRIDES, **small})
@@ -1398,6 +1222,17 @@ def load_sessions(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- CLI
 
 
+#: ``gesture-utils generate`` flags that set a :class:`GenerateConfig` field of that name.
+_CLI_FIELDS: dict[str, str | None] = {
+    "clips_per_class": None, "size": "frame side in pixels", "fps": None,
+    "seconds": "clip length", "seed": None,
+    "group_size": "clips of each class per recording session",
+    "val_fraction": None, "test_fraction": None,
+    "idle_hand_fraction": "share of no_gesture clips where a still hand comes or goes (0-1)",
+    "workers": "processes (default 0 = one per CPU core for >= 100 clips)",
+}
+
+
 def configure_cli(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``gesture-utils generate``."""
     d = GenerateConfig()
@@ -1405,19 +1240,9 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
                         help="output folder (default: <data_dir>/synthetic)")
     parser.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
                         help=f"classes to draw (default: all of {' '.join(KNOWN_CLASSES)})")
-    parser.add_argument("--clips-per-class", type=int, default=d.clips_per_class)
-    parser.add_argument("--size", type=int, default=d.size, help="frame side in pixels")
-    parser.add_argument("--fps", type=int, default=d.fps)
-    parser.add_argument("--seconds", type=float, default=d.seconds, help="clip length")
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--group-size", type=int, default=d.group_size,
-                        help="clips of each class per recording session")
-    parser.add_argument("--val-fraction", type=float, default=d.val_fraction)
-    parser.add_argument("--test-fraction", type=float, default=d.test_fraction)
-    parser.add_argument("--idle-hand-fraction", type=float, default=d.idle_hand_fraction,
-                        help="share of no_gesture clips where a still hand comes or goes (0-1)")
-    parser.add_argument("--workers", type=int, default=d.workers,
-                        help="processes (default 0 = one per CPU core for >= 100 clips)")
+    for name, text in _CLI_FIELDS.items():
+        value = getattr(d, name)
+        parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=text)
     parser.add_argument("--scene", choices=SCENES, default=d.scene,
                         help="photo: webcam-like scenes (default); procedural: the flat look")
     parser.add_argument("--holdout", action="store_true",
@@ -1431,73 +1256,15 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    cfg = replace(
-        GenerateConfig(),
-        classes=tuple(args.classes) if args.classes else GenerateConfig().classes,
-        clips_per_class=args.clips_per_class, size=args.size, fps=args.fps,
-        seconds=args.seconds, seed=args.seed, group_size=args.group_size,
-        val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-        text_overlay=args.text_overlay, workers=args.workers,
-        idle_hand_fraction=args.idle_hand_fraction, scene=args.scene, holdout=args.holdout,
-    )
+    fields = {k: getattr(args, k) for k in (*_CLI_FIELDS, "scene", "holdout", "text_overlay")}
+    cfg = replace(GenerateConfig(), **fields, **({"classes": tuple(args.classes)} if args.classes else {}))
     check_config(cfg)
-    if args.out is None:
-        from gesture_utils.paths import data_dir
-
-        out = data_dir() / "synthetic"
-    else:
-        out = args.out
+    out = data_dir() / "synthetic" if args.out is None else args.out
     start = time.perf_counter()
     fresh = args.overwrite or not is_complete(out, cfg)
     generate_dataset(out, cfg, overwrite=args.overwrite, progress=not args.no_progress)
-    with open(Path(out) / MANIFEST, newline="", encoding="utf-8") as f:
-        splits = [r["split"] for r in csv.DictReader(f)]
+    splits = [r["split"] for r in _manifest_rows(Path(out)) or []]
     counts = " / ".join(f"{s} {splits.count(s)}" for s in ("train", "val", "test"))
     verb = f"wrote {len(splits)} clips" if fresh else f"up to date: {len(splits)} clips"
     print(f"{verb} ({counts}) in {out} [{time.perf_counter() - start:.1f} s]")
     return 0
-
-
-__all__ = [
-    "ACTOR_SHAPES",
-    "BACKGROUNDS",
-    "QUICK_OVERRIDES",
-    "EASINGS",
-    "KNOWN_CLASSES",
-    "HOLDOUT_EASINGS",
-    "MANIFEST_COLUMNS",
-    "OOD_OVERRIDES",
-    "SCENES",
-    "REST_LABEL",
-    "TIME_REVERSED",
-    "Stream",
-    "actor_track",
-    "check_config",
-    "check_render_settings",
-    "clip_rng",
-    "configure_cli",
-    "dataset_config",
-    "ease",
-    "generate_dataset",
-    "hand_track",
-    "fidget_path",
-    "idle_hand_path",
-    "older_version",
-    "is_complete",
-    "load_sessions",
-    "mirror_params",
-    "n_frames",
-    "n_sessions",
-    "ood_dataset",
-    "render_clip",
-    "render_from_params",
-    "render_stream",
-    "resolve_workers",
-    "reverse_clip",
-    "sample_clip_params",
-    "sample_session",
-    "session_background",
-    "session_rng",
-    "standard_config",
-    "standard_dataset",
-]

@@ -1,22 +1,19 @@
-"""Bring outside gesture data into the series' dataset layout (notebook 06).
+"""The dataset layout on disk, and bringing outside clips into it (notebooks 01 and 06).
 
-Two ways in, both ending in the layout every notebook reads (see the data contract)::
+::
 
     data/<name>/labels.txt       one class per line, line order = label index
     data/<name>/manifest.csv     path,label,split,group,params
     data/<name>/<class>/<clip>   a video file or a folder of frame images
 
-* :func:`import_jester` copies (or symlinks) a chosen subset of a *Jester-style* dataset:
-  one folder of JPEG frames per video (``<root>/<id>/00001.jpg``) and a CSV of
-  ``id;label`` rows.  Class names are mapped to ours (``"Swiping Left" -> swipe_left``)
-  and splits come from :func:`gesture_utils.splits.assign_splits`.
-* :func:`write_dataset_index` writes ``labels.txt`` + ``manifest.csv`` for clips you made
-  yourself (the webcam recorder in :mod:`gesture_utils.demo` uses it).
+:func:`write_dataset_index` writes the two index files (the generator, the webcam
+recorder of :mod:`gesture_utils.demo` and :func:`import_jester` use it).  :func:`import_jester` copies (or symlinks)
+a subset of a *Jester-style* dataset: one folder of JPEG frames per video and a CSV of
+``id;label`` rows, class names mapped to ours (``"Swiping Left" -> swipe_left``).
 
-Direction convention: our ``swipe_left`` means the hand moves towards the *left edge of
-the image*.  Check a few imported clips of a public dataset before trusting its names:
-a dataset whose "left" is the *person's* left, filmed by an unmirrored camera, moves to
-the image's right (notebook 06 shows how a horizontal flip swaps the two).
+Our ``swipe_left`` means the hand moves towards the *left edge of the image*; a dataset
+whose "left" is the person's left, filmed unmirrored, moves to the image's right
+(notebook 06 shows how a horizontal flip swaps the two).
 """
 
 from __future__ import annotations
@@ -31,13 +28,18 @@ import uuid
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gesture_utils.errors import GestureError, input_error
+from gesture_utils.paths import atomic_path, write_text
 from gesture_utils.splits import assign_splits
-from gesture_utils.video import IMAGE_SUFFIXES
+from gesture_utils.video import frame_files
 
+LABELS_FILE = "labels.txt"
+MANIFEST_FILE = "manifest.csv"
+#: Columns of ``manifest.csv``; ``params`` (JSON) is optional when reading.
+MANIFEST_COLUMNS: tuple[str, ...] = ("path", "label", "split", "group", "params")
 #: Jester class names -> the series' class names (the six we generate).
 JESTER_TO_OURS: dict[str, str] = {
     "Swiping Left": "swipe_left",
@@ -47,8 +49,6 @@ JESTER_TO_OURS: dict[str, str] = {
     "Stop Sign": "stop",
     "No gesture": "no_gesture",
 }
-
-MANIFEST_COLUMNS: tuple[str, ...] = ("path", "label", "split", "group", "params")
 IMPORT_MODES: tuple[str, ...] = ("copy", "symlink")
 
 
@@ -63,19 +63,9 @@ class ManifestRow:
     params: dict
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_dataset_index(out_dir: str | os.PathLike[str], labels: Sequence[str],
                         rows: Sequence[ManifestRow]) -> Path:
-    """Write ``labels.txt`` and ``manifest.csv`` into ``out_dir`` (both atomically).
+    """Write ``labels.txt`` and ``manifest.csv`` (last) into ``out_dir``, atomically.
 
     ``labels`` fixes the label order; every row's label must be one of them and every
     row's path must exist under ``out_dir``.  Returns ``out_dir``.
@@ -89,23 +79,23 @@ def write_dataset_index(out_dir: str | os.PathLike[str], labels: Sequence[str],
             raise input_error(out_dir / row.path, f"label {row.label!r} is not in {labels}")
         if not (out_dir / row.path).exists():
             raise input_error(out_dir / row.path, "clip listed in the manifest does not exist")
-    out_dir.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf)
     writer.writerow(MANIFEST_COLUMNS)
     for row in rows:
         writer.writerow([row.path, row.label, row.split, row.group,
-                         json.dumps(row.params, sort_keys=True)])
-    _write_text_atomic(out_dir / "labels.txt", "".join(f"{lab}\n" for lab in labels))
-    _write_text_atomic(out_dir / "manifest.csv", buf.getvalue())
+                         json.dumps(row.params, sort_keys=True, separators=(",", ":"))])
+    write_text(out_dir / LABELS_FILE, "".join(f"{lab}\n" for lab in labels))
+    with atomic_path(out_dir / MANIFEST_FILE) as tmp:  # bytes: csv's \r\n on every OS
+        tmp.write_bytes(buf.getvalue().encode("utf-8"))
     return out_dir
 
 
 def read_jester_csv(csv_path: str | os.PathLike[str], strict: bool = False) -> list[tuple[str, str]]:
-    """``(video_id, label)`` pairs from a Jester-style CSV: one ``id;label`` per line, no header.
+    """``(video_id, label)`` pairs from a Jester-style CSV: one ``id;label`` per line.
 
-    Blank lines are ignored.  A malformed row (no ``;``, empty id or label) is skipped
-    with one warning that counts them, or raises :class:`GestureError` with ``strict=True``.
+    Blank lines are ignored; malformed rows are skipped with one warning that counts
+    them (``strict=True``: :class:`GestureError`).
     """
     csv_path = Path(csv_path)
     if not csv_path.is_file():
@@ -125,27 +115,78 @@ def read_jester_csv(csv_path: str | os.PathLike[str], strict: bool = False) -> l
                 continue
             pairs.append((row[0].strip(), row[1].strip()))
     if bad:
-        warnings.warn(f"{csv_path}: skipped {len(bad)} malformed row(s) (lines "
-                      f"{', '.join(map(str, bad[:5]))}{'...' if len(bad) > 5 else ''})",
+        warnings.warn(f"{csv_path}: skipped {len(bad)} malformed row(s) (lines {_first(bad)})",
                       stacklevel=2)
     if not pairs:
         raise input_error(csv_path, "no 'id;label' rows found", "is this the right file?")
     return pairs
 
 
+def _first(items: Sequence, n: int = 5) -> str:
+    return ", ".join(map(str, items[:n])) + ("..." if len(items) > n else "")
+
+
 def _class_map(classes: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
     """Source class name -> our class name."""
     if isinstance(classes, Mapping):
         return {str(k): str(v) for k, v in classes.items()}
-    out = {}
-    for name in classes:
-        out[str(name)] = JESTER_TO_OURS.get(str(name), str(name))
-    return out
+    return {str(name): JESTER_TO_OURS.get(str(name), str(name)) for name in classes}
 
 
-def _frame_files(folder: Path) -> list[Path]:
-    return [p for p in folder.iterdir()
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+def _place(src: Path, dst: Path, mode: str) -> None:
+    """Copy (or symlink) the frame folder ``src`` to ``dst``, replacing what is there."""
+    if dst.is_symlink() or dst.is_file():
+        dst.unlink()
+    elif dst.exists():
+        shutil.rmtree(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "symlink":
+        dst.symlink_to(src.resolve(), target_is_directory=True)
+        return
+    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        shutil.copytree(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_request(root: Path, mapping: Mapping[str, str], mode: str) -> None:
+    if mode not in IMPORT_MODES:
+        raise GestureError(f"import mode {mode!r} is not one of {IMPORT_MODES}")
+    if not root.is_dir():
+        raise input_error(root, "Jester frame root not found",
+                          "pass the folder that holds one sub-folder of frames per video id")
+    if not mapping:
+        raise GestureError("import_jester: no classes requested")
+
+
+def _import_rows(root: Path, out_dir: Path, pairs: Sequence[tuple[str, str]],
+                 mapping: Mapping[str, str], max_per_class: int | None, mode: str,
+                 strict: bool) -> list[ManifestRow]:
+    """Place the frame folders of the chosen rows; one row each (split still empty)."""
+    taken: Counter[str] = Counter()
+    missing: list[str] = []
+    rows: list[ManifestRow] = []
+    for video_id, source_label in pairs:
+        label = mapping.get(source_label)
+        if label is None or (max_per_class is not None and taken[label] >= max_per_class):
+            continue
+        src = root / video_id
+        if not (src.is_dir() and frame_files(src)):
+            if strict:
+                raise input_error(src, "frame folder missing or holds no images",
+                                  "check the root folder, or drop strict to skip such rows")
+            missing.append(video_id)
+            continue
+        _place(src, out_dir / label / video_id, mode)
+        taken[label] += 1
+        rows.append(ManifestRow(f"{label}/{video_id}", label, "", f"jester-{video_id}",
+                                {"source": "jester", "id": video_id, "source_label": source_label}))
+    if missing:
+        warnings.warn(f"{root}: skipped {len(missing)} video id(s) with no frame folder "
+                      f"({_first(missing)})", stacklevel=3)
+    return rows
 
 
 def import_jester(root: str | os.PathLike[str], csv_path: str | os.PathLike[str],
@@ -155,84 +196,35 @@ def import_jester(root: str | os.PathLike[str], csv_path: str | os.PathLike[str]
                   overwrite: bool = False, strict: bool = False) -> Path:
     """Import the clips of ``classes`` from a Jester-style dataset into ``out_dir``.
 
-    ``root/<id>/`` holds one video's frames (``00001.jpg``...); ``csv_path`` lists
-    ``id;label``.  ``classes`` is a list of source class names (mapped with
-    :data:`JESTER_TO_OURS` when known, else kept) or a ``{source name: our name}`` dict.
-    Clips are taken in CSV order, at most ``max_per_class`` per class, and copied (or
-    symlinked, ``mode="symlink"``) to ``out_dir/<our class>/<id>/``.  Each video is its
-    own group (the CSV names no subjects), splits come from :func:`assign_splits`.
-
-    Rows with a missing or empty frame folder are skipped with a warning (an error with
-    ``strict=True``); a requested class that ends up with no clips raises
-    :class:`GestureError`.  Returns ``out_dir`` (labels.txt + manifest.csv written last,
-    so a half-finished import never looks complete).
+    ``root/<id>/`` holds one video's frames; ``csv_path`` lists ``id;label``.
+    ``classes``: source class names (mapped with :data:`JESTER_TO_OURS` when known) or a
+    ``{source name: our name}`` dict.  At most ``max_per_class`` clips per class, in CSV
+    order, copied (or symlinked) to ``out_dir/<our class>/<id>/``; each video is its own
+    group.  Rows without frames are skipped with a warning (``strict=True``: an error);
+    a class left with no clips raises :class:`GestureError`.  Returns ``out_dir``.
     """
     root, out_dir = Path(root), Path(out_dir)
-    if mode not in IMPORT_MODES:
-        raise GestureError(f"import mode {mode!r} is not one of {IMPORT_MODES}")
-    if not root.is_dir():
-        raise input_error(root, "Jester frame root not found",
-                          "pass the folder that holds one sub-folder of frames per video id")
     mapping = _class_map(classes)
-    if not mapping:
-        raise GestureError("import_jester: no classes requested")
+    _check_request(root, mapping, mode)
     pairs = read_jester_csv(csv_path, strict=strict)
-    available = Counter(label for _, label in pairs)
+    available = {label for _, label in pairs}
     unknown = [name for name in mapping if name not in available]
     if unknown:
         raise input_error(csv_path, f"class(es) {unknown} never appear in the CSV",
                           f"available: {sorted(available)}")
-    if (out_dir / "manifest.csv").exists():
+    if (out_dir / MANIFEST_FILE).exists():
         if not overwrite:
             raise input_error(out_dir, "already holds a dataset", "pass overwrite=True to replace it")
         shutil.rmtree(out_dir)
-
+    rows = _import_rows(root, out_dir, pairs, mapping, max_per_class, mode, strict)
     ours = list(dict.fromkeys(mapping.values()))  # label order = first appearance
-    taken: Counter[str] = Counter()
-    missing: list[str] = []
-    rows: list[ManifestRow] = []
-    for video_id, source_label in pairs:
-        if source_label not in mapping:
-            continue
-        label = mapping[source_label]
-        if max_per_class is not None and taken[label] >= max_per_class:
-            continue
-        src = root / video_id
-        if not src.is_dir() or not _frame_files(src):
-            if strict:
-                raise input_error(src, "frame folder missing or holds no images",
-                                  "check the root folder, or drop strict to skip such rows")
-            missing.append(video_id)
-            continue
-        dst = out_dir / label / video_id
-        if dst.is_symlink() or dst.is_file():
-            dst.unlink()
-        elif dst.exists():
-            shutil.rmtree(dst)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if mode == "symlink":
-            dst.symlink_to(src.resolve(), target_is_directory=True)
-        else:
-            tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.tmp")
-            shutil.copytree(src, tmp)
-            os.replace(tmp, dst)
-        taken[label] += 1
-        rows.append(ManifestRow(path=f"{label}/{video_id}", label=label, split="",
-                                group=f"jester-{video_id}",
-                                params={"source": "jester", "id": video_id,
-                                        "source_label": source_label}))
-    if missing:
-        warnings.warn(f"{root}: skipped {len(missing)} video id(s) with no frame folder "
-                      f"({', '.join(missing[:5])}{'...' if len(missing) > 5 else ''})",
-                      stacklevel=2)
-    empty = [lab for lab in ours if taken[lab] == 0]
+    empty = [lab for lab in ours if not any(r.label == lab for r in rows)]
     if empty:
         raise input_error(root, f"no frame folders found for class(es) {empty}",
                           "check that the CSV ids match the folder names under root")
     splits = assign_splits([r.label for r in rows], [r.group for r in rows],
                            val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-    rows = [ManifestRow(r.path, r.label, s, r.group, r.params) for r, s in zip(rows, splits,
-                                                                              strict=True)]
+    rows = [replace(r, split=s) for r, s in zip(rows, splits, strict=True)]
     return write_dataset_index(out_dir, ours, rows)
 
 
@@ -254,19 +246,7 @@ def _run(args: argparse.Namespace) -> int:
     out = import_jester(args.root, args.csv, args.out, args.classes,
                         max_per_class=args.max_per_class, mode=args.mode, seed=args.seed,
                         overwrite=args.overwrite)
-    with (out / "manifest.csv").open(encoding="utf-8") as fh:
-        n = sum(1 for _ in fh) - 1
+    with (out / MANIFEST_FILE).open(encoding="utf-8") as fh:
+        n = sum(1 for _ in csv.DictReader(fh))
     print(f"imported {n} clips into {out}")
     return 0
-
-
-__all__ = [
-    "IMPORT_MODES",
-    "JESTER_TO_OURS",
-    "MANIFEST_COLUMNS",
-    "ManifestRow",
-    "configure_cli",
-    "import_jester",
-    "read_jester_csv",
-    "write_dataset_index",
-]

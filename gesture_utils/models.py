@@ -82,7 +82,6 @@ from torch import Tensor, nn
 
 from gesture_utils.config import ClipConfig, ModelConfig, from_dict, from_stored, to_dict
 from gesture_utils.errors import GestureError, input_error
-from gesture_utils.generation import older_version
 
 HEADS: tuple[str, ...] = ("mean", "transformer")
 POOLS: tuple[str, ...] = ("cls", "last", "mean")
@@ -898,9 +897,6 @@ def checkpoint_problem(path: str | os.PathLike[str],
         stored = info.get("dataset_config")
         if not isinstance(stored, Mapping):
             return f"{path}: does not record the settings of the data it was trained on (older version?)"
-        older = older_version(stored, data_config)
-        if older:
-            return f"{path}: trained on data from an older version of the package ({older}); retrain it"
         diff = sorted(k for k in set(stored) | set(data_config) if stored.get(k) != data_config.get(k))
         if diff:
             what = ", ".join(f"{k}={stored.get(k)!r} (now {data_config.get(k)!r})" for k in diff[:3])

@@ -1,12 +1,9 @@
 """Real photographs and faces for the generator's scenes (notebook 01).
 
-Everything here ships inside installed packages, so it works offline: scikit-image's
-bundled data images and its LFW face subset, scikit-learn's two sample images and
-matplotlib's sample photo.  The photos are split once, by name, into the ones training
-scenes use and the ones reserved for the out-of-distribution set
-(``GenerateConfig(holdout=True)``, ``benchmarks/bench_ood.py``); the faces are split by
-index the same way.  No training clip ever shows a reserved photo or face
-(``tests/test_generation.py``).
+All ship inside installed packages (scikit-image's data images and LFW faces,
+scikit-learn's and matplotlib's sample photos), so it works offline.  Photos are split by
+name, faces by index, into those of training scenes and those reserved for the
+out-of-distribution set (``GenerateConfig(holdout=True)``, ``benchmarks/bench_ood.py``).
 """
 
 from __future__ import annotations
@@ -93,7 +90,3 @@ def faces() -> np.ndarray:
     out = np.asarray(skimage.data.lfw_subset()[:N_FACES], np.float32)
     out.setflags(write=False)
     return out
-
-
-__all__ = ["HOLDOUT_FACES", "HOLDOUT_PHOTOS", "TRAIN_PHOTOS", "face_indices", "faces",
-           "photo", "photo_names"]

@@ -1,41 +1,23 @@
 """Reading and writing gesture clips: one reader for video files and frame folders (notebook 01).
 
-A *clip* is an array of shape ``(T, H, W, 3)``, ``uint8``, RGB.  Everything that reads
-clips in the series (datasets, evaluation, the real-time demo) goes through
-:func:`read_frames` / :func:`read_clip`, and everything that turns a camera frame into a
-model input goes through :func:`resize_frame`, so training and inference see pixels
-prepared the same way.
+A clip is ``(T, H, W, 3)`` uint8 RGB.  Everything that reads clips goes through
+:func:`read_frames` / :func:`read_clip`, and every camera frame becomes a model input
+through :func:`resize_frame`, so training and inference prepare pixels the same way:
 
-Decisions (taught in notebook 01):
-
-* **Any clip source.**  A video file OpenCV can open (``.mp4``, ``.avi``, ...) or a
-  folder of frame images in the Jester layout (``00001.jpg``, ``00002.jpg``, ...),
-  sorted in natural order (``2.jpg`` before ``10.jpg``).
-* **Never trust the frame count.**  ``CAP_PROP_FRAME_COUNT`` is missing or wrong for
-  many files, so we decode every frame and subsample afterwards
-  (:func:`sample_indices`).  The count is only used to *detect* a truncated file.
-* **Colour.**  OpenCV gives BGR; we return RGB.  Gray images become 3 equal channels,
-  BGRA loses its alpha, 16-bit images are scaled to 8 bits.
-* **Odd sizes.**  Frames of any size (non-square, odd width/height) are *resized* to
-  ``S x S`` without cropping ("stretch"): a swipe starts and ends near the edge of the
-  view, and a centre crop of a wide webcam frame would cut exactly those frames.  The
-  aspect distortion is the same in training and at inference because both call
-  :func:`resize_frame`.  ``mode="crop"`` (centre square crop, then resize) is available
-  for sources where the action sits in the middle.  Shrinking uses ``cv2.INTER_AREA``
-  (no aliasing); enlarging uses ``cv2.INTER_LINEAR``.
-* **Bad input** raises one :class:`~gesture_utils.errors.GestureError` naming the file
-  and the problem: missing, empty, not a video, zero frames, truncated.  FFmpeg's own
-  log lines on such files ("moov atom not found", ...) are silenced
-  (``OPENCV_FFMPEG_LOGLEVEL``, unless you set it yourself): our error says it once.
-  A clip with fewer frames than asked is padded and *warned* about (a still image
-  renamed ``.mp4`` decodes as one frame).
+* any clip source: a video file OpenCV opens, or a folder of frame images in natural
+  order (``2.jpg`` before ``10.jpg``);
+* never trust the frame count: decode every frame, then subsample
+  (:func:`sample_indices`); the count only detects a truncated file;
+* RGB out (gray, BGRA and 16-bit images converted); frames are *resized* to ``S x S``
+  without cropping (a swipe starts and ends near the edge), ``mode="crop"`` on request;
+* bad input raises one :class:`~gesture_utils.errors.GestureError` naming the file
+  (FFmpeg's own log lines are silenced); a too-short clip is padded with a warning.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +31,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gesture_utils.errors import GestureError, input_error
+from gesture_utils.paths import atomic_path
 
 #: File suffixes treated as frame images inside a frame folder (lower case).
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
@@ -72,22 +55,9 @@ def natural_key(name: str) -> tuple:
     return tuple((0, int(p), p) if p.isdigit() else (1, p.lower(), p) for p in parts)
 
 
-def is_clip_path(path: Path) -> bool:
-    """True if ``path`` looks like a clip: a video-suffixed file or a folder of images."""
-    path = Path(path)
-    if path.is_file():
-        return path.suffix.lower() in VIDEO_SUFFIXES
-    if path.is_dir():
-        return any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir() if p.is_file())
-    return False
-
-
 def to_rgb(frame: np.ndarray, bgr: bool = True) -> np.ndarray:
-    """One image as ``(H, W, 3)`` uint8 RGB.
-
-    Accepts ``(H, W)`` or ``(H, W, 1)`` gray, ``(H, W, 3)`` BGR (or RGB with
-    ``bgr=False``), ``(H, W, 4)`` BGRA/RGBA, in uint8 or uint16 (scaled to 8 bits).
-    """
+    """One image as ``(H, W, 3)`` uint8 RGB, from gray, BGR (RGB with ``bgr=False``),
+    BGRA/RGBA, uint8 or uint16 (scaled to 8 bits)."""
     if frame.dtype == np.uint16:
         frame = (frame >> 8).astype(np.uint8)
     elif frame.dtype != np.uint8:
@@ -106,12 +76,9 @@ def to_rgb(frame: np.ndarray, bgr: bool = True) -> np.ndarray:
 
 
 def resize_frame(frame: np.ndarray, size: int, mode: str = "stretch") -> np.ndarray:
-    """``(H, W, 3)`` -> ``(size, size, 3)``, the one resize used by training and inference.
-
-    ``mode="stretch"`` resizes the whole frame (aspect may change, nothing is cut);
-    ``mode="crop"`` takes the centre square first.  ``INTER_AREA`` when shrinking,
-    ``INTER_LINEAR`` when enlarging.
-    """
+    """``(H, W, 3)`` -> ``(size, size, 3)``, the one resize of training and inference:
+    ``stretch`` the whole frame or ``crop`` the centre square first; ``INTER_AREA`` when
+    shrinking, ``INTER_LINEAR`` when enlarging."""
     if mode not in RESIZE_MODES:
         raise GestureError(f"resize mode {mode!r} is not one of {RESIZE_MODES}")
     if size < 1:
@@ -128,7 +95,8 @@ def resize_frame(frame: np.ndarray, size: int, mode: str = "stretch") -> np.ndar
     return cv2.resize(frame, (size, size), interpolation=interp)
 
 
-def _frame_files(folder: Path) -> list[Path]:
+def frame_files(folder: Path) -> list[Path]:
+    """The frame images of a frame folder, in natural order (hidden files skipped)."""
     files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
              and not p.name.startswith(".")]
     return sorted(files, key=lambda p: natural_key(p.name))
@@ -142,43 +110,27 @@ def _rgb_of(img: np.ndarray, path: Path) -> np.ndarray:
         raise input_error(path, str(e), "re-export the clip as 8-bit RGB or gray") from None
 
 
-def _check_exists(path: Path) -> None:
-    if not path.exists():
-        raise input_error(path, "clip not found", "check the path / manifest entry")
-    if path.is_file() and path.stat().st_size == 0:
-        raise input_error(path, "file is empty (0 bytes)", "re-export or delete this clip")
+def _folder_frames(path: Path) -> Iterator[np.ndarray]:
+    files = frame_files(path)
+    if not files:
+        raise input_error(path, "frame folder holds no images",
+                          f"expected files like 00001.jpg ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    shape = None
+    for f in files:
+        if f.stat().st_size == 0:
+            raise input_error(f, "image file is empty (0 bytes)", "re-extract the frames")
+        img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise input_error(f, "not a readable image", "re-extract the frames")
+        rgb = _rgb_of(img, f)
+        shape = rgb.shape if shape is None else shape
+        if rgb.shape != shape:
+            raise input_error(f, f"frame size {rgb.shape[:2]} differs from the first "
+                                 f"frame's {shape[:2]}", "all frames of a clip must match")
+        yield rgb
 
 
-def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
-    """Yield every decodable frame of a clip as ``(H, W, 3)`` uint8 RGB, in order.
-
-    Raises :class:`GestureError` (naming the file) for a missing/empty file, a file
-    OpenCV cannot open, an empty frame folder, an unreadable image, frames of different
-    sizes inside one folder, zero decodable frames, or a truncated video.
-    """
-    path = Path(path)
-    _check_exists(path)
-    if path.is_dir():
-        files = _frame_files(path)
-        if not files:
-            raise input_error(path, "frame folder holds no images",
-                              f"expected files like 00001.jpg ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        shape = None
-        for f in files:
-            if f.stat().st_size == 0:
-                raise input_error(f, "image file is empty (0 bytes)", "re-extract the frames")
-            img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
-            if img is None:
-                raise input_error(f, "not a readable image", "re-extract the frames")
-            rgb = _rgb_of(img, f)
-            if shape is None:
-                shape = rgb.shape
-            elif rgb.shape != shape:
-                raise input_error(f, f"frame size {rgb.shape[:2]} differs from the first "
-                                     f"frame's {shape[:2]}", "all frames of a clip must match")
-            yield rgb
-        return
-
+def _video_frames(path: Path) -> Iterator[np.ndarray]:
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
@@ -201,22 +153,26 @@ def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
                           "re-export or delete this clip")
 
 
-def read_frames(path: str | os.PathLike[str]) -> np.ndarray:
-    """Every decodable frame of a video file or frame folder: ``(N, H, W, 3)`` uint8 RGB.
+def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
+    """Every decodable frame of a clip as ``(H, W, 3)`` uint8 RGB, in order.  A missing,
+    empty, unreadable, mixed-size or truncated clip raises :class:`GestureError`."""
+    path = Path(path)
+    if not path.exists():
+        raise input_error(path, "clip not found", "check the path / manifest entry")
+    if path.is_file() and path.stat().st_size == 0:
+        raise input_error(path, "file is empty (0 bytes)", "re-export or delete this clip")
+    yield from (_folder_frames(path) if path.is_dir() else _video_frames(path))
 
-    Notebook 01.  Errors: see :func:`iter_frames`.
-    """
+
+def read_frames(path: str | os.PathLike[str]) -> np.ndarray:
+    """Every decodable frame of a video file or frame folder: ``(N, H, W, 3)`` uint8 RGB."""
     return np.stack(list(iter_frames(path)))
 
 
 def sample_indices(n_available: int, num_frames: int) -> np.ndarray:
-    """``num_frames`` indices spread uniformly over ``n_available`` frames: ``(T,)`` int64.
-
-    Index ``i`` is the centre of the i-th of ``T`` equal segments,
-    ``floor((i + 0.5) * N / T)``.  When ``N >= T`` they are distinct and increasing;
-    when ``N < T`` (short clip) each frame is repeated evenly (``N=3, T=8`` ->
-    ``0 0 0 1 1 2 2 2``), so time still runs forward at a constant rate.
-    """
+    """``num_frames`` indices spread uniformly over ``n_available`` frames:
+    ``floor((i + 0.5) * N / T)``; a short clip repeats frames evenly (``N=3, T=8`` ->
+    ``0 0 0 1 1 2 2 2``)."""
     if n_available < 1:
         raise GestureError(f"cannot sample frames from a clip with {n_available} frames")
     if num_frames < 1:
@@ -227,13 +183,8 @@ def sample_indices(n_available: int, num_frames: int) -> np.ndarray:
 
 def read_clip(path: str | os.PathLike[str], num_frames: int, image_size: int,
               mode: str = "stretch") -> np.ndarray:
-    """A model-ready clip: ``(T, S, S, 3)`` uint8 RGB with ``T=num_frames``, ``S=image_size``.
-
-    Decodes every frame (resizing each as it arrives, so memory stays ``N*S*S*3``), then
-    keeps ``T`` of them with :func:`sample_indices`.  A clip with fewer than ``T`` frames
-    is padded by repeating frames, with a warning naming the file (a still image renamed
-    ``.mp4`` reads as a single frame).  Notebook 01.
-    """
+    """A model-ready clip ``(T, S, S, 3)`` uint8 RGB: every frame decoded and resized, then
+    :func:`sample_indices`; a clip shorter than ``T`` is padded, with a warning naming it."""
     frames = [resize_frame(f, image_size, mode) for f in iter_frames(path)]
     if len(frames) < num_frames:
         warnings.warn(f"{path}: only {len(frames)} frame(s), fewer than the {num_frames} asked "
@@ -244,14 +195,8 @@ def read_clip(path: str | os.PathLike[str], num_frames: int, image_size: int,
 
 
 def write_video(path: str | os.PathLike[str], frames_rgb: np.ndarray, fps: float) -> Path:
-    """Write ``(N, H, W, 3)`` uint8 RGB frames as a video; returns the path.
-
-    Atomic: writes a temporary file in the same folder, then renames it, so a crash
-    never leaves a half-written clip (nor a temporary file).  ``.mp4`` uses the ``mp4v``
-    codec, ``.avi`` MJPG.  Video codecs need even sizes: an odd height/width loses its
-    last row/column.  Raises :class:`GestureError` if the encoder wrote nothing (an
-    OpenCV build without the codec can open a writer and then write 0 bytes).
-    """
+    """Write ``(N, H, W, 3)`` uint8 RGB frames as a video (atomically); returns the path.
+    ``.mp4`` uses ``mp4v``, ``.avi`` MJPG; an odd height/width loses its last row/column."""
     path = Path(path)
     frames_rgb = np.asarray(frames_rgb)
     if frames_rgb.ndim != 4 or frames_rgb.shape[-1] != 3 or len(frames_rgb) == 0:
@@ -271,11 +216,8 @@ def write_video(path: str | os.PathLike[str], frames_rgb: np.ndarray, fps: float
     if h < 2 or w < 2:
         raise input_error(path, f"frames of size {frames_rgb.shape[1:3]} are too small to encode")
     frames_rgb = frames_rgb[:, :h, :w]
-    # Same folder (so os.replace is atomic), same suffix (OpenCV picks the container from
-    # it); not mkstemp, whose 0600 permissions would survive the rename.
-    tmp = str(path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{suffix}"))
-    try:
-        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*_FOURCC[suffix]), float(fps), (w, h))
+    with atomic_path(path) as tmp:  # same suffix: OpenCV picks the container from it
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*_FOURCC[suffix]), float(fps), (w, h))
         if not writer.isOpened():
             raise input_error(path, "OpenCV could not open a video writer",
                               "check the folder is writable and the codec is available")
@@ -284,28 +226,8 @@ def write_video(path: str | os.PathLike[str], frames_rgb: np.ndarray, fps: float
                 writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         finally:
             writer.release()
-        if not os.path.isfile(tmp) or os.path.getsize(tmp) == 0:
+        if not tmp.is_file() or tmp.stat().st_size == 0:
             raise input_error(path, f"the video encoder ({_FOURCC[suffix]}) wrote nothing",
                               "this OpenCV build may lack the codec; try .avi (MJPG) or "
                               "reinstall opencv-python")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
-
-
-__all__ = [
-    "IMAGE_SUFFIXES",
-    "RESIZE_MODES",
-    "VIDEO_SUFFIXES",
-    "is_clip_path",
-    "iter_frames",
-    "natural_key",
-    "read_clip",
-    "read_frames",
-    "resize_frame",
-    "sample_indices",
-    "to_rgb",
-    "write_video",
-]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import warnings
 from dataclasses import replace
@@ -15,10 +14,8 @@ import torch
 from gesture_utils import video
 from gesture_utils.config import AugmentConfig, ClipConfig
 from gesture_utils.datasets import (
-    ClipCache,
     ClipRecord,
     GestureClipDataset,
-    _augment,  # the geometry it applied
     augment_clip,
     build_datasets,
     can_flip,
@@ -32,7 +29,6 @@ from gesture_utils.datasets import (
     read_labels,
     records_for,
     to_tensor,
-    to_uint8,
 )
 from gesture_utils.errors import GestureError
 from gesture_utils.video import read_clip, write_video
@@ -54,6 +50,14 @@ def swipe(direction: str, n: int = 12, size: int = 32, side: int = 6) -> np.ndar
         y, x = (c, p) if direction in ("left", "right") else (p, c)
         frames[i, y : y + side, x : x + side] = (250, 240, 230)
     return frames
+
+
+def to_uint8(tensor: torch.Tensor, mean, std) -> np.ndarray:
+    """Inverse of ``to_tensor``: float ``(..., 3, H, W)`` -> uint8 ``(..., H, W, 3)``."""
+    m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+    x = (tensor.detach().float() * s + m).mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return np.moveaxis(x.numpy(), -3, -1).copy()
 
 
 def centroid(frames: np.ndarray) -> np.ndarray:
@@ -175,15 +179,12 @@ def test_labels_file_must_match_folders(data_root, tmp_path):
         load_manifest(root)
 
 
-def test_empty_class_folder_raises_or_skips(data_root, tmp_path):
+def test_empty_class_folder_raises(data_root, tmp_path):
     root = copy_of(data_root, tmp_path)
     for p in (root / "stop").iterdir():
         p.unlink()
     with pytest.raises(GestureError, match=r"stop: class folder holds no clips"):
         load_manifest(root)
-    with pytest.warns(UserWarning, match=r"stop: class folder holds no clips"):
-        records = load_manifest(root, on_error="skip")
-    assert len(records) == 8 and "stop" not in {r.label for r in records}
 
 
 # ---------------------------------------------------------------- manifests
@@ -209,7 +210,7 @@ def test_manifest_from_excel_on_windows(data_root, tmp_path):
     assert len(records) == 12 and all(r.path.is_file() for r in records)
 
 
-def test_manifest_problems_raise_or_skip(data_root, tmp_path):
+def test_manifest_problems_raise(data_root, tmp_path):
     root = copy_of(data_root, tmp_path)
     rows = manifest_rows(root)
     rows[1][1] = "wave"  # unknown label
@@ -217,13 +218,10 @@ def test_manifest_problems_raise_or_skip(data_root, tmp_path):
     write_manifest(root, rows)
     with pytest.raises(GestureError, match=r"manifest\.csv:3: unknown label 'wave'"):
         load_manifest(root)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        records = load_manifest(root, on_error="skip")
-    messages = [str(w.message) for w in caught]
-    assert len(records) == 10
-    assert any("unknown label 'wave'" in m for m in messages)
-    assert any("missing.mp4" in m and "does not exist" in m for m in messages)
+    rows[1][1] = manifest_rows(root)[1][1]
+    write_manifest(root, rows)
+    with pytest.raises(GestureError, match=r"missing\.mp4: clip listed in manifest\.csv does not exist"):
+        load_manifest(root)
 
 
 def test_manifest_missing_columns_and_group_leak(data_root, tmp_path):
@@ -238,7 +236,7 @@ def test_manifest_missing_columns_and_group_leak(data_root, tmp_path):
         load_manifest(root)
 
 
-def test_manifest_clip_listed_twice_raises_or_skips(data_root, tmp_path):
+def test_manifest_clip_listed_twice_raises(data_root, tmp_path):
     """One clip in train and in test (different groups): check_no_group_leak cannot see it."""
     root = copy_of(data_root, tmp_path)
     rows = manifest_rows(root)
@@ -247,24 +245,17 @@ def test_manifest_clip_listed_twice_raises_or_skips(data_root, tmp_path):
     with pytest.raises(GestureError, match=r"manifest\.csv: lists swipe_left/swipe_left_000\.mp4 "
                                            r"twice \(lines 2 and 14\)"):
         load_manifest(root)
-    with pytest.warns(UserWarning, match="twice"):
-        records = load_manifest(root, on_error="skip")
-    assert len(records) == 12 and len({r.path for r in records}) == 12
-    assert records[0].split == "train"  # the first row wins
     rows[-1][0] = "./" + rows[0][0].replace("/", "\\")  # same file, spelled differently
     write_manifest(root, rows)
     with pytest.raises(GestureError, match="twice"):
         load_manifest(root)
 
 
-def test_manifest_class_with_no_rows_raises_or_skips(data_root, tmp_path):
+def test_manifest_class_with_no_rows_raises(data_root, tmp_path):
     root = copy_of(data_root, tmp_path)
     write_manifest(root, [r for r in manifest_rows(root) if r[1] != "stop"])
     with pytest.raises(GestureError, match=r"manifest\.csv: has no clips of class\(es\) \['stop'\]"):
         load_manifest(root)
-    with pytest.warns(UserWarning, match=r"no clips of class\(es\) \['stop'\]"):
-        records = load_manifest(root, on_error="skip")
-    assert len(records) == 8
 
 
 def test_manifest_label_without_folder_or_rows_raises(data_root, tmp_path):
@@ -348,7 +339,7 @@ def test_random_augmentation_keeps_label_and_motion_consistent():
     for seed in range(24):
         for label, direction, axis in (("swipe_left", "left", 0), ("swipe_down", "down", 1)):
             frames = swipe(direction)
-            out, new = augment_clip(frames, label, six, np.random.default_rng(seed), aug)
+            out, new, _ = augment_clip(frames, label, six, np.random.default_rng(seed), aug)
             assert out.shape == frames.shape and out.dtype == np.uint8
             assert not np.shares_memory(out, frames)
             moves = np.diff(centroid(out)[:, axis]).sum()
@@ -359,7 +350,7 @@ def test_random_augmentation_keeps_label_and_motion_consistent():
     assert seen == {"swipe_left", "swipe_right", "swipe_up", "swipe_down"}
     # without the partner class the clip is never flipped along that axis
     for seed in range(10):
-        _, new = augment_clip(swipe("left"), "swipe_left", ["swipe_left", "stop"],
+        _, new, _ = augment_clip(swipe("left"), "swipe_left", ["swipe_left", "stop"],
                               np.random.default_rng(seed), aug)
         assert new == "swipe_left"
 
@@ -374,14 +365,14 @@ def test_incomplete_flip_pair_turns_the_axis_off_for_every_class(labels, aug, ax
     aug = replace(aug, brightness=0.0, contrast=0.0, crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0))
     still = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
     for seed in range(5):
-        out, new = augment_clip(still, "stop", labels, np.random.default_rng(seed), aug)
+        out, new, _ = augment_clip(still, "stop", labels, np.random.default_rng(seed), aug)
         np.testing.assert_array_equal(out, still)  # never flipped
         assert new == "stop"
     assert not can_flip_axis(labels, horizontal=axis == "horizontal")
     assert can_flip_axis(labels, horizontal=axis != "horizontal")
     full = [*labels, "swipe_right" if axis == "horizontal" else "swipe_down"]
     assert can_flip_axis(full, horizontal=axis == "horizontal")
-    out, _ = augment_clip(still, "stop", full, np.random.default_rng(0), aug)
+    out, _, _ = augment_clip(still, "stop", full, np.random.default_rng(0), aug)
     assert not np.array_equal(out, still)  # with the pair complete, stop is flipped
 
 
@@ -459,32 +450,6 @@ def test_second_epoch_does_not_decode(data_root, monkeypatch):
         ds.uint8(0)[0, 0, 0, 0] = 1
 
 
-def test_disk_cache_survives_restart_and_notices_edits(data_root, tmp_path):
-    calls = []
-
-    def loader(path, t, s, mode="stretch"):
-        calls.append(path)
-        return read_clip(path, t, s, mode)
-
-    path = copy_of(data_root, tmp_path) / "stop" / "stop_000.mp4"
-    first = ClipCache(tmp_path / "cache", loader=loader).get(path, 6, 24)
-    again = ClipCache(tmp_path / "cache", loader=loader)
-    np.testing.assert_array_equal(again.get(path, 6, 24), first)
-    assert len(calls) == 1 and again.disk_hits == 1
-    st = path.stat()
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the clip was edited
-    ClipCache(tmp_path / "cache", loader=loader).get(path, 6, 24)
-    assert len(calls) == 2
-
-
-def test_memory_cache_bound(data_root):
-    records = load_manifest(data_root)
-    cache = ClipCache(max_items=2)
-    for r in records[:3]:
-        cache.get(r.path, 4, 16)
-    assert len(cache) == 2 and cache.key(records[0].path, 4, 16) not in cache
-
-
 def test_augmentation_is_seeded_and_varies_per_epoch(data_root):
     records = load_manifest(data_root)
 
@@ -517,7 +482,7 @@ def test_dataset_flip_swaps_label_and_motion(data_root):
     assert xs[-1] > xs[0]  # now moves right
 
 
-def test_bad_clip_in_dataset_raises_or_is_skipped(data_root, tmp_path):
+def test_bad_clip_in_dataset_raises(data_root, tmp_path):
     root = copy_of(data_root, tmp_path)
     bad = root / "stop" / "stop_001.mp4"
     bad.write_text("definitely not a video")
@@ -526,9 +491,8 @@ def test_bad_clip_in_dataset_raises_or_is_skipped(data_root, tmp_path):
     i = [r.path for r in records].index(bad)
     with pytest.raises(GestureError, match=r"stop_001\.mp4: cannot be opened"):
         ds[i]
-    with pytest.warns(UserWarning, match=r"stop_001\.mp4"):
-        skipped = GestureClipDataset(records, LABELS, CLIP, on_error="skip")
-    assert len(skipped) == 11 and bad not in [r.path for r in skipped.records]
+    with pytest.raises(GestureError, match=r"stop_001\.mp4: cannot be opened"):
+        ds.preload()
     with pytest.raises(GestureError, match="not in"):
         GestureClipDataset([ClipRecord(bad, "wave")], LABELS, CLIP)
 
@@ -546,7 +510,7 @@ def test_build_datasets_share_cache_and_only_train_augments(data_root):
 
 
 def test_hand_targets_follow_the_crop_and_flips():
-    """``move_targets`` must put the target where ``_augment`` moved the pixels."""
+    """``move_targets`` must put the target where ``augment_clip`` moved the pixels."""
     size = 64
     labels = ["swipe_left", "swipe_right", "swipe_up", "swipe_down"]
     aug = AugmentConfig(hflip_p=0.5, vflip_p=0.5, brightness=0.0, contrast=0.0,
@@ -557,7 +521,7 @@ def test_hand_targets_follow_the_crop_and_flips():
     targets = targets.astype(np.float32)
     flips, cut, checked = set(), 0, 0
     for seed in range(40):
-        out, _, geometry = _augment(frames, "swipe_right", labels, np.random.default_rng(seed), aug)
+        out, _, geometry = augment_clip(frames, "swipe_right", labels, np.random.default_rng(seed), aug)
         moved = move_targets(targets, geometry)
         flips.add(geometry[4:])
         for t in range(8):

@@ -20,6 +20,7 @@ from gesture_utils import photos, video
 from gesture_utils.cli import main as cli_main
 from gesture_utils.config import ARTICLE_CLASSES, DEFAULT_CLASSES, GenerateConfig, to_dict
 from gesture_utils.errors import GestureError
+from gesture_utils.importers import MANIFEST_COLUMNS
 from gesture_utils.splits import check_no_group_leak
 from gesture_utils.video import read_frames
 
@@ -248,27 +249,43 @@ def test_idle_hand_no_gesture_clips():
 
 
 #: sha256 (first 16 hex digits) of the JSON params of clip 0 of session 0 per class, default
-#: config.  Pinned on purpose: changing what the sampler draws changes every dataset (old
-#: ones are then regenerated).  Recomputed for sampler version 4 (photo scenes: camera,
-#: lighting and people keys, fidgeting hands, new ranges), so every class changed then;
-#: update only on purpose, and then bump ``gen.SAMPLER_VERSION`` too (and
-#: GOLDEN_SAMPLER_VERSION here), so that older folders are regenerated and models trained
-#: on them are not reused.
-GOLDEN_SAMPLER_VERSION = 4
+#: config.  Pinned on purpose: changing what the sampler draws changes every dataset.
 GOLDEN_PARAMS = {"swipe_left": "94e920bb73aa44a8", "swipe_right": "39be495054772bb3",
                  "swipe_up": "dd1b407abd4f4441", "swipe_down": "8a82f081c248857c",
                  "stop": "77fbea334b36911d", "no_gesture": "5a4250108f5272e5"}
+#: sha256 (first 16 hex digits) of the frames of clip 0 of session 1, every class in order,
+#: per look, and of one stream: the renderer's output is pinned bit for bit.
+GOLDEN_FRAMES = {"photo": "8ea47c45ba36b379", "procedural": "746c93f367a4ee10",
+                 "holdout": "7bf7bf1d9960a0b9", "overlay": "c085858e9b5a83ec",
+                 "stream": "07b3d9253f44d84f"}
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def test_sampler_draws_are_pinned():
-    import hashlib
-
     cfg = GenerateConfig()
     session = gen.sample_session(gen.session_rng(cfg, 0), cfg)
-    got = {c: hashlib.sha256(json.dumps(gen.sample_clip_params(c, gen.clip_rng(cfg, 0, c, 0), cfg, session),
-                                        sort_keys=True).encode()).hexdigest()[:16]
+    got = {c: _sha(json.dumps(gen.sample_clip_params(c, gen.clip_rng(cfg, 0, c, 0), cfg, session),
+                              sort_keys=True).encode())
            for c in DEFAULT_CLASSES}
-    assert got == GOLDEN_PARAMS and gen.SAMPLER_VERSION == GOLDEN_SAMPLER_VERSION
+    assert got == GOLDEN_PARAMS
+
+
+def test_rendered_frames_are_pinned():
+    got = {}
+    for name, cfg in {**SCENE_CONFIGS, "overlay": replace(SMALL, text_overlay=True)}.items():
+        session = gen.sample_session(gen.session_rng(cfg, 1), cfg)
+        clips = [gen.render_from_params(gen.sample_clip_params(c, gen.clip_rng(cfg, 1, c, 0), cfg,
+                                                               session), session, cfg)
+                 for c in cfg.classes]
+        got[name] = _sha(b"".join(c.tobytes() for c in clips))
+    stream = gen.render_stream(["swipe_left", "no_gesture", "stop"], _rng(4), SMALL)
+    got["stream"] = _sha(stream.frames.tobytes())
+    assert got == GOLDEN_FRAMES
 
 
 def test_text_overlay_only_changes_the_top_left_corner():
@@ -449,10 +466,9 @@ def test_tiny_dataset_layout(tiny_dataset, tiny_config):
     root = tiny_dataset
     assert (root / "labels.txt").read_text().split() == list(tiny_config.classes)
     assert json.loads((root / "config.json").read_text()) == {
-        **{k: v for k, v in to_dict(tiny_config).items() if k != "workers"},
-        "sampler_version": gen.SAMPLER_VERSION}
+        k: v for k, v in to_dict(tiny_config).items() if k != "workers"}
     rows = _manifest(root)
-    assert list(rows[0]) == list(gen.MANIFEST_COLUMNS)
+    assert list(rows[0]) == list(MANIFEST_COLUMNS)
     assert len(rows) == tiny_config.clips_per_class * len(tiny_config.classes)
     assert Counter(r["label"] for r in rows) == {c: tiny_config.clips_per_class
                                                  for c in tiny_config.classes}
@@ -465,6 +481,14 @@ def test_tiny_dataset_layout(tiny_dataset, tiny_config):
         assert json.loads(r["params"])["label"] == r["label"]
     assert all(labels == set(tiny_config.classes) for labels in by_group.values())
     assert set(gen.load_sessions(root)) == set(by_group)
+
+
+def test_tiny_dataset_index_files_are_pinned(tiny_dataset):
+    """manifest.csv and sessions.json of the tiny dataset, byte for byte (sha256, 16 hex)."""
+    got = {name: _sha((tiny_dataset / name).read_bytes())
+           for name in ("manifest.csv", "sessions.json", "labels.txt")}
+    assert got == {"manifest.csv": "bd429909c3fea69b", "sessions.json": "8dec0e3a9087586b",
+                   "labels.txt": "a2d29e80dd9282ee"}
 
 
 def test_written_clip_decodes_close_to_the_rendered_frames(tiny_dataset, tiny_config):
@@ -488,7 +512,7 @@ def test_generation_is_deterministic_and_workers_do_not_matter(tmp_path, tiny_da
         assert (other / r["path"]).read_bytes() == (tiny_dataset / r["path"]).read_bytes()
 
 
-def test_load_or_compute(tmp_path, tiny_config):
+def test_load_or_compute(tmp_path, tiny_config, capsys):
     out = tmp_path / "ds"
     gen.generate_dataset(out, tiny_config, progress=False)
     stamp = (out / "manifest.csv").stat().st_mtime_ns
@@ -499,11 +523,14 @@ def test_load_or_compute(tmp_path, tiny_config):
 
     changed = replace(tiny_config, seed=1)
     assert not gen.is_complete(out, changed)
-    with pytest.raises(GestureError, match="other settings"):
-        gen.generate_dataset(out, changed, progress=False)
+    gen.generate_dataset(out, replace(changed, classes=ARTICLE_CLASSES), progress=False)
+    note = capsys.readouterr().out.strip()  # other settings: regenerated, said in one line
+    assert "other settings" in note and "seed=0, now 1" in note and "\n" not in note
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(ARTICLE_CLASSES)
+    stamp = (out / "manifest.csv").stat().st_mtime_ns
     gen.generate_dataset(out, replace(changed, classes=ARTICLE_CLASSES), overwrite=True,
                          progress=False)
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(ARTICLE_CLASSES)
+    assert (out / "manifest.csv").stat().st_mtime_ns != stamp  # overwrite: always regenerated
 
     (out / "swipe_left" / "swipe_left_0001.mp4").unlink()  # a clip went missing
     assert not gen.is_complete(out, replace(changed, classes=ARTICLE_CLASSES))
@@ -547,30 +574,21 @@ def test_interrupted_run_never_looks_complete(tmp_path, tiny_config, monkeypatch
     assert gen.is_complete(out, tiny_config)
 
 
-def test_data_from_an_older_generator_is_regenerated(tmp_path, tiny_config):
-    """Same settings, but the manifest holds parameters this generator would not draw
-    (e.g. written before a change to the sampler): not complete, regenerated in place."""
-    out = gen.generate_dataset(tmp_path / "ds", tiny_config, progress=False)
-    fresh = (out / "manifest.csv").read_bytes()
-    rows = _manifest(out)
-    stop = next(r for r in rows if r["label"] == "stop")
-    params = json.loads(stop["params"])
-    params["path"]["start"][0] = round(params["path"]["start"][0] + 0.1, 4)  # "old" stop
-    stop["params"] = json.dumps(params, sort_keys=True, separators=(",", ":"))
-    with open(out / "manifest.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    assert not gen.is_complete(out, tiny_config)
-    gen.generate_dataset(out, tiny_config, progress=False)  # no overwrite needed
-    assert (out / "manifest.csv").read_bytes() == fresh and gen.is_complete(out, tiny_config)
-
-
 def test_refuses_to_write_into_a_foreign_folder(tmp_path, tiny_config):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(GestureError, match="not empty"):
         gen.generate_dataset(tmp_path, tiny_config, progress=False, overwrite=True)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+    # a dataset that records no settings (imported clips): refused unless overwrite
+    other = tmp_path / "imported"
+    (other / "stop").mkdir(parents=True)
+    (other / "stop" / "clip.mp4").write_bytes(b"x")
+    (other / "manifest.csv").write_text("path,label,split,group\nstop/clip.mp4,stop,train,g\n")
+    with pytest.raises(GestureError, match="without recorded settings"):
+        gen.generate_dataset(other, tiny_config, progress=False)
+    assert (other / "stop" / "clip.mp4").read_bytes() == b"x"
+    gen.generate_dataset(other, tiny_config, progress=False, overwrite=True)
+    assert gen.is_complete(other, tiny_config)
 
 
 def test_default_dataset_has_enough_sessions_for_a_meaningful_test_split():
@@ -675,29 +693,17 @@ def test_standard_dataset_is_what_notebooks_share(tmp_path, monkeypatch, capsys)
     root = gen.standard_dataset(progress=False)
     assert root == tmp_path / "synthetic_quick" and gen.is_complete(root, quick)
     assert {r["split"] for r in _manifest(root)} == {"train", "val", "test"}
-    # made by an older version (a setting added since is missing, or an older sampler,
-    # e.g. v0.1.0's folders have neither): regenerated with a note
+    # recorded settings differ from the requested ones (a setting missing, another value):
+    # regenerated, with a one-line note
     stored = json.loads((root / "config.json").read_text())
-    v010 = {k: v for k, v in stored.items() if k not in ("idle_hand_fraction", "sampler_version")}
-    for older, why in ((v010, "no idle_hand_fraction setting"),
-                       ({**stored, "sampler_version": gen.SAMPLER_VERSION - 1}, "sampler version")):
-        (root / "config.json").write_text(json.dumps(older))
+    missing = {k: v for k, v in stored.items() if k != "idle_hand_fraction"}
+    for other, why in ((missing, "idle_hand_fraction=None"), ({**stored, "clips_per_class": 7},
+                                                               "clips_per_class=7")):
+        (root / "config.json").write_text(json.dumps(other))
         assert not gen.is_complete(root, quick)
         assert gen.standard_dataset(progress=False) == root and gen.is_complete(root, quick)
-        assert why in capsys.readouterr().out
-    # an older folder made with other settings is someone's own data: refused, kept
-    (root / "config.json").write_text(json.dumps({**v010, "clips_per_class": 7}))
-    with pytest.raises(GestureError, match="other settings"):
-        gen.standard_dataset(progress=False)
-    assert (root / "manifest.csv").is_file()
-    # a newer sampler than this package's is not "older": refused like other settings
-    (root / "config.json").write_text(json.dumps({**stored, "sampler_version": gen.SAMPLER_VERSION + 1}))
-    with pytest.raises(GestureError, match="other settings"):
-        gen.standard_dataset(progress=False)
-    # other values of known settings (someone's own dataset in that folder): refused
-    (root / "config.json").write_text(json.dumps({**stored, "clips_per_class": 7}))
-    with pytest.raises(GestureError, match="other settings"):
-        gen.standard_dataset(progress=False)
+        note = capsys.readouterr().out
+        assert why in note and "regenerating" in note and note.count("\n") == 1
     # a variant (notebook 03's overlaid copy) lives in its own folder
     overlay = gen.standard_dataset(progress=False, name="overlay", text_overlay=True)
     assert overlay == tmp_path / "overlay_quick"

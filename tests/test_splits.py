@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 import pytest
 
 from gesture_utils.errors import GestureError
-from gesture_utils.splits import assign_splits, check_no_group_leak, split_summary
+from gesture_utils.splits import assign_splits, check_no_group_leak
 
 CLASSES = ["swipe_left", "swipe_right", "swipe_up", "swipe_down", "stop", "no_gesture"]
 
@@ -100,12 +100,6 @@ def test_check_no_group_leak_finds_the_leak():
     bad = [*ok, {"group": "a", "split": "val"}]
     with pytest.raises(GestureError, match=r"'a' in \['train', 'val'\]"):
         check_no_group_leak(bad)
-
-
-def test_split_summary_counts():
-    summary = split_summary(["x", "y", "x", "x"], ["train", "train", "val", "train"])
-    assert summary == {"train": {"x": 2, "y": 1}, "val": {"x": 1, "y": 0},
-                       "test": {"x": 0, "y": 0}}
 
 
 def test_default_fractions_are_the_generators():
