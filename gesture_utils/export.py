@@ -82,8 +82,6 @@ GRAPHS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
     "head": (".head.onnx", "embeddings", ("logits", "hand"), "batch"),
 }
 INT8_MODES: tuple[str, ...] = ("dynamic", "static")
-#: Bump when the metadata keys change; inference reads ``format_version``.
-METADATA_VERSION = "1"
 
 
 # --------------------------------------------------------------------------- wrappers
@@ -182,14 +180,13 @@ def session(path: str | os.PathLike, threads: int | None = None,
 
 # --------------------------------------------------------------------------- metadata
 def export_metadata(model: nn.Module, kind: str = "clip", source: str | None = None,
-                    clip: ClipConfig | None = None, resize_mode: str = "stretch",
-                    precision: str = "fp32") -> dict[str, str]:
+                    clip: ClipConfig | None = None, precision: str = "fp32") -> dict[str, str]:
     """The metadata every exported graph carries (all values are strings; lists JSON).
 
-    Keys: ``labels``, ``num_frames``, ``image_size``, ``mean``, ``std``, ``resize_mode``,
+    Keys: ``labels``, ``num_frames``, ``image_size``, ``mean``, ``std``,
     ``head``, ``causal``, ``backbone``, ``embed_dim``, ``hand_probe`` (whether the head's
     ``hand`` output was trained), ``graph`` (clip/encoder/head),
-    ``precision``, ``source`` (checkpoint file name), ``producer``, ``format_version``.
+    ``precision``, ``source`` (checkpoint file name), ``producer``.
     """
     clip = clip or getattr(model, "clip", None)
     if clip is None:
@@ -201,7 +198,6 @@ def export_metadata(model: nn.Module, kind: str = "clip", source: str | None = N
         "image_size": str(int(clip.image_size)),
         "mean": json.dumps([float(v) for v in clip.mean]),
         "std": json.dumps([float(v) for v in clip.std]),
-        "resize_mode": resize_mode,
         "head": str(getattr(cfg, "head", "unknown")),
         "causal": str(bool(getattr(cfg, "causal", False))).lower(),
         "backbone": str(getattr(cfg, "backbone", "unknown")),
@@ -211,7 +207,6 @@ def export_metadata(model: nn.Module, kind: str = "clip", source: str | None = N
         "precision": precision,
         "source": source or "",
         "producer": f"gesture_utils {__version__} (torch {torch.__version__}, onnx {onnx.__version__})",
-        "format_version": METADATA_VERSION,
     }
 
 
