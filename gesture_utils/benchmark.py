@@ -248,15 +248,14 @@ def resolve_ort_threads(cfg: BenchmarkConfig, threads: int, files: ModelFiles, n
     choice = cfg.ort_threads
     if choice is None:
         return threads, {}
-    if isinstance(choice, str) and choice != "auto":
+    if choice != "auto":
         try:
-            choice = int(choice)
+            n = int(choice)
         except ValueError:
             raise GestureError(f"ort_threads must be a number, 'auto' or None, got {choice!r}") from None
-    if isinstance(choice, int):
-        if choice < 1:
-            raise GestureError(f"ort_threads must be >= 1, got {choice}")
-        return choice, {}
+        if n < 1:
+            raise GestureError(f"ort_threads must be >= 1, got {n}")
+        return n, {}
     if files.onnx is None or threads <= 1:
         return threads, {}
     x = np.random.default_rng(0).standard_normal((1, num_frames, 3, image_size, image_size),

@@ -24,7 +24,6 @@ import numpy as np
 from sklearn import metrics as skm
 
 from gesture_utils.config import ClipConfig
-from gesture_utils.datasets import load_split
 from gesture_utils.errors import GestureError, input_error
 from gesture_utils.paths import atomic_path, write_json
 
@@ -370,6 +369,8 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from gesture_utils.datasets import load_split
+
     loaded = load_model(args.model)
     if args.split != "test" or loaded.selection_split == args.split:
         note = ("the checkpoint was selected on it" if loaded.selection_split == args.split
