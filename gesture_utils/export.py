@@ -1,18 +1,12 @@
-"""Export a trained gesture model to ONNX, prove the export faithful, quantise it to INT8
+"""Export a trained model to ONNX, prove the export faithful, quantise it to INT8
 (notebook 04, ``gesture-utils export``).
 
-Three fp32 graphs come out of one :class:`~gesture_utils.models.ViTTemporal`: the clip
-model ``NAME.onnx`` (``video (B, T, 3, S, S) -> logits (B, K)``), the per-frame encoder
-``NAME.encoder.onnx`` (``frames (N, 3, S, S) -> embeddings (N, D)``) and the temporal head
-``NAME.head.onnx`` (``embeddings (B, T, D) -> logits (B, K), hand (B, T, 3)``); with INT8
-also ``NAME.int8.onnx``, ``NAME.encoder.int8.onnx``, ``NAME.head.int8.onnx``.  The batch
-axis is dynamic.  Each graph carries its metadata, so :mod:`gesture_utils.inference` needs
-no side files and no PyTorch; ``NAME.export.json`` holds every measured figure.
-
-The exporter is ``torch.onnx.export(..., dynamo=True)`` (the legacy TorchScript one only
-if it fails).  Parity with PyTorch is measured on real clips (:func:`parity_report`);
-INT8 is kept only on evidence (:func:`compare_int8`): small ViTs are often not faster in
-INT8 on a CPU.
+One :class:`~gesture_utils.models.ViTTemporal` gives three fp32 graphs (:data:`GRAPHS`):
+the clip model ``NAME.onnx``, the per-frame encoder ``NAME.encoder.onnx`` and the
+temporal head ``NAME.head.onnx``, each with a dynamic batch axis and the metadata
+:mod:`gesture_utils.inference` reads; with INT8 also ``NAME{,.encoder,.head}.int8.onnx``.
+Parity with PyTorch is measured on real clips (:func:`parity_report`); INT8 is kept only
+on evidence (:func:`compare_int8`): small ViTs are often not faster in INT8 on a CPU.
 """
 
 from __future__ import annotations
@@ -79,11 +73,6 @@ class GraphModule(nn.Module):
         if self.kind == "encoder":
             return self.model.encode_frames(x.unsqueeze(0)).squeeze(0)
         return self.model.classify_embeddings(x), self.model.locate_hand(x)
-
-
-def graph_paths(out_dir: str | os.PathLike, name: str) -> dict[str, Path]:
-    """``{'clip', 'encoder', 'head'} -> Path`` of the fp32 graphs of ``name``."""
-    return {kind: Path(out_dir) / f"{name}{spec[0]}" for kind, spec in GRAPHS.items()}
 
 
 def int8_path(fp32_path: str | os.PathLike) -> Path:
@@ -178,42 +167,20 @@ def _example(model: nn.Module, kind: str, clip: ClipConfig) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(0))
 
 
-def _export_once(module: nn.Module, example: torch.Tensor, names: tuple[str, Sequence[str], str],
-                 opset: int, dynamo: bool) -> onnx.ModelProto:
-    input_name, output_names, axis = names
-    with _quiet(), torch.no_grad():
-        if dynamo:
-            return torch.onnx.export(
-                module, (example,), None, input_names=[input_name], output_names=list(output_names),
-                opset_version=opset, dynamo=True, external_data=False, verbose=False, optimize=True,
-                dynamic_shapes=({0: torch.export.Dim(axis, min=1, max=1 << 16)},)).model_proto
-        buf = io.BytesIO()
-        torch.onnx.export(module, (example,), buf, input_names=[input_name],
-                          output_names=list(output_names), opset_version=opset, dynamo=False,
-                          dynamic_axes={n: {0: axis} for n in (input_name, *output_names)},
-                          do_constant_folding=True)
-        return onnx.load_from_string(buf.getvalue())
-
-
 def to_onnx(module: nn.Module, example: torch.Tensor, input_name: str,
             output_names: Sequence[str], axis_name: str, opset: int = 18) -> onnx.ModelProto:
-    """Export ``module(example)`` with a dynamic axis 0 named ``axis_name``, checked by
-    ``onnx.checker``.  The dynamo exporter first; if it fails, a warning and the
-    TorchScript one.  Raises :class:`GestureError` when no exporter succeeds."""
-    errors = []
-    for dynamo in (True, False):
-        try:
-            proto = _export_once(module.eval(), example, (input_name, output_names, axis_name),
-                                 opset, dynamo)
-            break
-        except Exception as exc:  # noqa: BLE001 - report every exporter's failure
-            first = (str(exc).strip().splitlines() or [""])[0][:200]
-            errors.append(f"{'dynamo' if dynamo else 'torchscript'}: {type(exc).__name__}: {first}")
-            if dynamo:
-                warnings.warn(f"dynamo ONNX export failed ({errors[-1]}); trying the legacy "
-                              "TorchScript exporter", stacklevel=2)
-    else:
-        raise GestureError("ONNX export failed: " + " | ".join(errors))
+    """Export ``module(example)`` with ``torch.onnx.export(dynamo=True)``, axis 0 dynamic
+    and named ``axis_name``, checked by ``onnx.checker``; a failure is one :class:`GestureError`."""
+    dim = torch.export.Dim(axis_name, min=1, max=1 << 16)
+    try:
+        with _quiet(), torch.no_grad():
+            proto = torch.onnx.export(
+                module.eval(), (example,), None, input_names=[input_name], output_names=list(output_names),
+                opset_version=opset, dynamo=True, external_data=False, verbose=False, optimize=True,
+                dynamic_shapes=({0: dim},)).model_proto
+    except Exception as exc:  # noqa: BLE001 - the exporter raises many types
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise GestureError(f"ONNX export failed: {type(exc).__name__}: {first}") from exc
     del proto.graph.value_info[:]  # stale shape hints broke the INT8 quantiser; ORT re-infers
     try:
         onnx.checker.check_model(proto, full_check=True)
@@ -233,16 +200,15 @@ def export_model(model: nn.Module, out_dir: str | os.PathLike, name: str = "vit_
     if opset < 17:
         raise GestureError(f"opset {opset} is too old: LayerNormalization needs opset >= 17")
     clip = clip or model.clip
-    paths = graph_paths(out_dir, name)
     out: dict[str, Path] = {}
     with _on_cpu(model):
         for kind in kinds:
-            _, input_name, output_names, axis = GRAPHS[kind]
+            suffix, input_name, output_names, axis = GRAPHS[kind]
             proto = to_onnx(GraphModule(model, kind), _example(model, kind, clip), input_name,
                             output_names, axis, opset=opset)
             proto.doc_string = f"gesture_utils {kind} graph of {source or 'a ViTTemporal'}"
             set_metadata(proto, export_metadata(model, kind, source, clip))
-            out[kind] = _save(proto, paths[kind])
+            out[kind] = _save(proto, Path(out_dir) / f"{name}{suffix}")
     return out
 
 
@@ -370,8 +336,7 @@ class ArrayCalibrationReader(CalibrationDataReader):
 
 def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | None = None,
                   mode: str = "static", calibration: np.ndarray | None = None,
-                  op_types: Sequence[str] = ("MatMul", "Gemm", "Conv"),
-                  per_channel: bool = True) -> Path:
+                  op_types: Sequence[str] = ("MatMul", "Gemm", "Conv")) -> Path:
     """Quantise an fp32 graph with ``onnxruntime.quantization`` (after its pre-processing);
     writes ``out_path`` (default ``NAME.int8.onnx``) atomically, metadata kept.
 
@@ -390,11 +355,11 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | No
         with _quiet():
             quant_pre_process(str(src), pre, skip_symbolic_shape=False)
             if mode == "dynamic":
-                quantize_dynamic(pre, raw, weight_type=QuantType.QInt8, per_channel=per_channel,
+                quantize_dynamic(pre, raw, weight_type=QuantType.QInt8, per_channel=True,
                                  op_types_to_quantize=[o for o in op_types if o != "Conv"])
             else:
                 quantize_static(pre, raw, ArrayCalibrationReader(input_name, calibration),
-                                quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                                quant_format=QuantFormat.QDQ, per_channel=True,
                                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                                 op_types_to_quantize=list(op_types),
                                 calibrate_method=CalibrationMethod.MinMax)
