@@ -78,7 +78,7 @@ def test_cli_export_writes_every_file_and_reports_parity(exported):
                    ".head.int8.onnx"):
         assert _p(exported, suffix).is_file(), suffix
     assert "onnx clip vs torch" in exported["stdout"] and "FAILED" not in exported["stdout"]
-    assert not list(exported["out"].glob(".*tmp"))  # atomic writes leave no temp files
+    assert not list(exported["out"].glob(".*.tmp*"))  # atomic writes leave no temp files
 
 
 @pytest.mark.parametrize("suffix,inputs", [
