@@ -30,21 +30,22 @@ from pathlib import Path
 import numpy as np
 
 from gesture_utils.config import ExportConfig
+from gesture_utils.datasets import load_split
 from gesture_utils.errors import GestureError
 from gesture_utils.export import (
+    CPU_ONLY,
     compare_int8,
     export_model,
     file_size_mb,
     format_int8_table,
-    load_clips,
     measure_latency,
     onnx_logits,
     parity_report,
     quantize_int8,
-    session,
 )
 from gesture_utils.models import load_checkpoint
-from gesture_utils.paths import artifacts_dir, data_dir
+from gesture_utils.paths import artifacts_dir, data_dir, write_text
+from gesture_utils.runtime import ort_session
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -75,9 +76,10 @@ def run(args: argparse.Namespace) -> dict:
         paths = export_model(model, out, "bench", source=args.checkpoint.name)
         results["export_seconds"] = time.perf_counter() - t0
 
-        x, y = load_clips(data, clip, "test", labels=model.labels)
-        calib, _ = load_clips(data, clip, "train", labels=model.labels,
-                              limit=args.calibration_clips)
+        test = load_split(data, "test", clip, labels=model.labels)
+        x, y = test.inputs(clip.mean, clip.std), test.y
+        calib = load_split(data, "train", clip, labels=model.labels,
+                           limit=args.calibration_clips).inputs(clip.mean, clip.std)
         parity = parity_report(model, paths, x, atol=ExportConfig().parity_atol,
                                threads=args.threads)
         results["parity"] = [{**vars(r), "passed": r.passed} for r in parity]
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> dict:
         # per-frame encoder: judged by the clip predictions its embeddings give through
         # the fp32 head (a new frame's cost in streaming is this encoder)
         xf = x.reshape(-1, *x.shape[2:])
-        head = session(paths["head"], args.threads)
+        head = ort_session(paths["head"], args.threads, CPU_ONLY)
 
         def through_head(emb: np.ndarray) -> np.ndarray:
             return onnx_logits(head, emb.reshape(len(x), clip.num_frames, -1))
@@ -118,17 +120,17 @@ def run(args: argparse.Namespace) -> dict:
         results["int8_encoder"] = [r.to_dict() for r in enc_reports]
 
         # streaming: one new frame vs the whole window again
-        sess = {"clip graph (T frames)": (session(paths["clip"], args.threads), x[:1]),
-                "encoder (1 frame)": (session(paths["encoder"], args.threads), xf[:1]),
+        sess = {"clip graph (T frames)": (ort_session(paths["clip"], args.threads, CPU_ONLY), x[:1]),
+                "encoder (1 frame)": (ort_session(paths["encoder"], args.threads, CPU_ONLY), xf[:1]),
                 "head (window)": (head, np.zeros((1, clip.num_frames, model.embed_dim),
                                                  np.float32))}
         lat = measure_latency(sess, runs=args.runs)
-        per_frame = lat["encoder (1 frame)"]["median_ms"] + lat["head (window)"]["median_ms"]
-        whole = lat["clip graph (T frames)"]["median_ms"]
-        results["streaming"] = {**{k: v["median_ms"] for k, v in lat.items()},
+        per_frame = lat["encoder (1 frame)"].p50_ms + lat["head (window)"].p50_ms
+        whole = lat["clip graph (T frames)"].p50_ms
+        results["streaming"] = {**{k: v.p50_ms for k, v in lat.items()},
                                 "new_frame_ms": per_frame, "speedup": whole / per_frame}
-        print(f"\nstreaming, fp32: new frame = encoder {lat['encoder (1 frame)']['median_ms']:.2f} ms"
-              f" + head {lat['head (window)']['median_ms']:.2f} ms = {per_frame:.2f} ms; "
+        print(f"\nstreaming, fp32: new frame = encoder {lat['encoder (1 frame)'].p50_ms:.2f} ms"
+              f" + head {lat['head (window)'].p50_ms:.2f} ms = {per_frame:.2f} ms; "
               f"whole window again {whole:.2f} ms -> {whole / per_frame:.1f}x cheaper per frame")
 
         sizes = {p.name: file_size_mb(p) for p in sorted(out.glob("bench*.onnx"))}
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_export: error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        write_text(args.json, json.dumps(results, indent=2, default=str) + "\n")
     return 0
 
 

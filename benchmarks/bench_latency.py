@@ -38,8 +38,8 @@ import torch
 
 from gesture_utils import benchmark as bm
 from gesture_utils.config import BenchmarkConfig, ModelConfig
-from gesture_utils.evaluation import save_json
-from gesture_utils.paths import artifacts_dir
+from gesture_utils.paths import artifacts_dir, write_json
+from gesture_utils.runtime import ort_session, time_calls
 
 #: The article's model: timm vit_tiny_patch16_224 per frame, mean over 16 frames.
 ARTICLE_MODEL = ModelConfig(backbone="vit_tiny_patch16_224", head="mean", num_frames=16,
@@ -80,14 +80,14 @@ def investigate(files: bm.ModelFiles, model: torch.nn.Module, runs: int, warmup:
         for level in ("disable", "basic", "all"):
             if level != "all" and t != cores:
                 continue
-            sess = bm.make_ort_session(files.onnx, threads=t, optimization=level, spinning=False)
+            sess = ort_session(files.onnx, t, bm.CPU_ONLY, level, spinning=False)
             name = sess.get_inputs()[0].name
             fns[f"ort {level} t={t}"] = (lambda s=sess, n=name: s.run(None, {n: x}))
-    stats = bm.time_interleaved(fns, warmup, runs)
+    stats = time_calls(fns, runs=runs, warmup=warmup)
     # CPU time per call of the single-threaded variants: process CPU seconds do not count
     # time spent waiting for a core, so this ratio survives a busy machine
     # the same two at full threads, each timed alone (no other backend between calls)
-    alone = {name: bm.time_fn(fns[name], warmup, runs, name=name)
+    alone = {name: time_calls({name: fns[name]}, runs=runs, warmup=warmup)[name]
              for name in (f"eager t={cores}", f"ort all t={cores}")}
     cpu_ms = {name: bm.cpu_time_per_call(fns[name], warmup=2, runs=runs)
               for name in ("eager t=1", "ort all t=1")}
@@ -124,8 +124,8 @@ def article(runs: int, warmup: int, threads: int, export: bool) -> dict:
             paths = export_model(model, tmp, "article", kinds=("clip",))
             print(f"article model exported in {time.perf_counter() - t0:.0f} s")
             backends["ort-fp32"] = bm.ort_backend("ort-fp32", paths["clip"], threads=threads)
-        stats = bm.time_interleaved({n: (lambda b=b: b.clip(x)) for n, b in backends.items()},
-                                    warmup, runs)
+        stats = time_calls({n: (lambda b=b: b.clip(x)) for n, b in backends.items()},
+                           runs=runs, warmup=warmup)
     flops = bm.count_flops(model, torch.from_numpy(x))
     lo, hi = ARTICLE_CLAIM_S
     print(f"\nthe article's model ({ARTICLE_MODEL.backbone}, T={T}, {S}x{S}, mean head): "
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nload average (1 min): start {load0:.2f}, end {load1:.2f}")
     print("reproduce: .venv/bin/python benchmarks/bench_latency.py " + " ".join(argv or sys.argv[1:]))
     out = Path(args.out) if args.out else artifacts_dir(quick=False) / "latency.json"
-    save_json(report, out)
+    write_json(out, report)
     print(f"saved {out}")
     return 0
 

@@ -45,9 +45,8 @@ sys.path.insert(0, str(ROOT))
 
 from gesture_utils import generation as gen  # noqa: E402
 from gesture_utils.config import GenerateConfig, StreamConfig  # noqa: E402
-from gesture_utils.evaluation import save_json  # noqa: E402
 from gesture_utils.models import load_checkpoint  # noqa: E402
-from gesture_utils.paths import artifacts_dir  # noqa: E402
+from gesture_utils.paths import artifacts_dir, write_json  # noqa: E402
 from gesture_utils.stream import TorchStreamingAdapter, score_streams  # noqa: E402
 from gesture_utils.training import score_folder  # noqa: E402
 
@@ -135,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         print(_fmt(name, s))
     print(f"load after: {' / '.join(f'{v:.1f}' for v in os.getloadavg())}")
     keep = ("acc", "n", "per_class")
-    save_json({"model": str(path), "stream_config": stream_cfg.__dict__,
-               "own_test": {k: own[k] for k in keep}, "ood": {k: ood[k] for k in keep}, "streams": rows, "date": time.strftime("%Y-%m-%d %H:%M:%S")}, args.out)
+    write_json(args.out, {"model": str(path), "stream_config": stream_cfg.__dict__,
+                          "own_test": {k: own[k] for k in keep}, "ood": {k: ood[k] for k in keep},
+                          "streams": rows, "date": time.strftime("%Y-%m-%d %H:%M:%S")})
     print(f"saved {args.out}")
     return 0
 

@@ -1,39 +1,12 @@
-"""Export a trained gesture model to ONNX, prove the export is faithful, quantise it to
-INT8 (notebook 04, ``gesture-utils export``).
+"""Export a trained model to ONNX, prove the export faithful, quantise it to INT8
+(notebook 04, ``gesture-utils export``).
 
-Three fp32 graphs come out of one :class:`~gesture_utils.models.ViTTemporal`:
-
-* ``NAME.onnx`` — the clip model, ``video (B, T, 3, S, S) -> logits (B, K)``;
-* ``NAME.encoder.onnx`` — per-frame encoder, ``frames (N, 3, S, S) -> embeddings (N, D)``;
-* ``NAME.head.onnx`` — temporal head over a window of cached embeddings,
-  ``embeddings (B, T, D) -> logits (B, K)``.
-
-With INT8: ``NAME.int8.onnx``, ``NAME.encoder.int8.onnx``, ``NAME.head.int8.onnx``; and
-``NAME.export.json`` holds every measured figure.
-
-The batch axis (``B`` / ``N``) is dynamic; ``T``, ``S`` and ``D`` are fixed by the model.
-Every graph carries its own metadata (labels, frame count, image size, mean/std, head
-type, causal flag, source checkpoint), so :mod:`gesture_utils.inference` needs no side
-files and no PyTorch.
-
-Decisions (taught in notebook 04):
-
-* **Exporter.**  ``torch.onnx.export(..., dynamo=True)`` (``torch.export`` + onnxscript),
-  the exporter PyTorch maintains; the legacy TorchScript exporter is only a fallback when
-  the new one fails on some backbone (a warning says so).  Opset 18.  Shape hints the
-  exporter leaves in ``graph.value_info`` are dropped: ONNX Runtime re-infers them, and
-  stale ones broke the INT8 quantiser's shape inference.
-* **Parity is measured, not assumed.**  :func:`parity_report` compares ONNX Runtime with
-  PyTorch on real clips: max absolute logit difference (bound ``1e-4`` in fp32) and
-  top-1 agreement (must be 100 %); the streaming pair is compared with the clip graph
-  on the same windows.
-* **INT8 is accepted only on evidence.**  :func:`quantize_int8` makes a *dynamic*
-  (weights int8, activation ranges computed at run time) or a *static* per-channel QDQ
-  model (activation ranges calibrated on training clips via a
-  :class:`ArrayCalibrationReader`); :func:`compare_int8` measures accuracy, agreement with
-  fp32, batch-1 latency and file size in one run and gives a verdict.  Small ViTs are
-  often *not* faster in INT8 on a CPU (quantise/dequantise overhead, few large matmuls),
-  so the verdict can be "rejected".
+One :class:`~gesture_utils.models.ViTTemporal` gives three fp32 graphs (:data:`GRAPHS`):
+the clip model ``NAME.onnx``, the per-frame encoder ``NAME.encoder.onnx`` and the
+temporal head ``NAME.head.onnx``, each with a dynamic batch axis and the metadata
+:mod:`gesture_utils.inference` reads; with INT8 also ``NAME{,.encoder,.head}.int8.onnx``.
+Parity with PyTorch is measured on real clips (:func:`parity_report`); INT8 is kept only
+on evidence (:func:`compare_int8`): small ViTs are often not faster in INT8 on a CPU.
 """
 
 from __future__ import annotations
@@ -45,8 +18,6 @@ import json
 import logging
 import os
 import tempfile
-import time
-import uuid
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -56,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from onnxruntime.quantization import (
     CalibrationDataReader,
@@ -71,64 +41,38 @@ from torch import nn
 
 from gesture_utils import __version__
 from gesture_utils.config import ClipConfig, ExportConfig
+from gesture_utils.datasets import load_split
 from gesture_utils.errors import GestureError, input_error
+from gesture_utils.inference import softmax
+from gesture_utils.paths import atomic_path, write_json
+from gesture_utils.runtime import LatencyStats, ort_session, time_calls
 
-#: The three fp32 graphs: kind -> (file suffix, input name, output name, batch-axis name).
-#: kind: (file suffix, input, outputs, dynamic axis).  The head also gives the hand
-#: probe's per-frame evidence ``hand (B, T, 3)`` that the stream decisions check.
+#: kind -> (file suffix, input, outputs, dynamic axis).  The head's ``hand (B, T, 3)`` is
+#: the hand probe's per-frame evidence that the stream decisions check.
 GRAPHS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
     "clip": (".onnx", "video", ("logits",), "batch"),
     "encoder": (".encoder.onnx", "frames", ("embeddings",), "frames"),
     "head": (".head.onnx", "embeddings", ("logits", "hand"), "batch"),
 }
 INT8_MODES: tuple[str, ...] = ("dynamic", "static")
-#: Bump when the metadata keys change; inference reads ``format_version``.
-METADATA_VERSION = "1"
+#: Parity and INT8 figures are CPU figures.
+CPU_ONLY = ["CPUExecutionProvider"]
 
 
-# --------------------------------------------------------------------------- wrappers
-class ClipGraph(nn.Module):
-    """``video (B, T, 3, S, S) -> logits (B, K)``: the whole model."""
+class GraphModule(nn.Module):
+    """One graph of ``model``: ``clip`` (the model), ``encoder`` (``encode_frames`` on
+    ``(N, 3, S, S)``) or ``head`` (``classify_embeddings`` and ``locate_hand``)."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, kind: str) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.kind = model, kind
 
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
-        return self.model(video)
-
-
-class EncoderGraph(nn.Module):
-    """``frames (N, 3, S, S) -> embeddings (N, D)`` via ``model.encode_frames``."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_frames(frames.unsqueeze(0)).squeeze(0)
-
-
-class HeadGraph(nn.Module):
-    """``embeddings (B, T, D) -> logits (B, K), hand (B, T, 3)`` via
-    ``model.classify_embeddings`` and ``model.locate_hand``."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model.classify_embeddings(embeddings), self.model.locate_hand(embeddings)
-
-
-_WRAPPERS = {"clip": ClipGraph, "encoder": EncoderGraph, "head": HeadGraph}
-
-
-# --------------------------------------------------------------------------- helpers
-def graph_paths(out_dir: str | os.PathLike, name: str) -> dict[str, Path]:
-    """Where the fp32 graphs of ``name`` live: ``{'clip', 'encoder', 'head'} -> Path``."""
-    out_dir = Path(out_dir)
-    return {kind: out_dir / f"{name}{spec[0]}" for kind, spec in GRAPHS.items()}
+    def forward(self, x: torch.Tensor) -> Any:
+        if self.kind == "clip":
+            return self.model(x)
+        if self.kind == "encoder":
+            return self.model.encode_frames(x.unsqueeze(0)).squeeze(0)
+        return self.model.classify_embeddings(x), self.model.locate_hand(x)
 
 
 def int8_path(fp32_path: str | os.PathLike) -> Path:
@@ -142,22 +86,15 @@ def file_size_mb(path: str | os.PathLike) -> float:
     return Path(path).stat().st_size / 1e6
 
 
-def _atomic_save(proto: onnx.ModelProto, path: Path) -> Path:
-    """Write an ONNX model via a temp file in the same folder + ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+def _save(proto: onnx.ModelProto, path: Path) -> Path:
+    with atomic_path(path) as tmp:
         onnx.save_model(proto, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence exporter / quantiser chatter (warnings, root-logger WARNINGs, progress
-    prints) for the duration of the block; errors still raise."""
+    """Silence exporter / quantiser chatter (warnings, root-logger WARNINGs, prints)."""
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
@@ -169,49 +106,44 @@ def _quiet() -> Iterator[None]:
         root.setLevel(level)
 
 
-def session(path: str | os.PathLike, threads: int | None = None,
-            providers: Sequence[str] | None = None) -> ort.InferenceSession:
-    """A CPU (or given providers) ONNX Runtime session; ``threads`` = intra-op threads."""
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = int(threads)
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=opts,
-                                providers=list(providers or ["CPUExecutionProvider"]))
+@contextlib.contextmanager
+def _on_cpu(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` on the CPU in eval mode; put back on its device and mode afterwards."""
+    params = next(model.parameters(), None)
+    device = params.device if params is not None else torch.device("cpu")
+    was_training = model.training
+    try:
+        yield model.cpu().eval()
+    finally:
+        model.to(device).train(was_training)
 
 
 # --------------------------------------------------------------------------- metadata
 def export_metadata(model: nn.Module, kind: str = "clip", source: str | None = None,
-                    clip: ClipConfig | None = None, resize_mode: str = "stretch",
-                    precision: str = "fp32") -> dict[str, str]:
-    """The metadata every exported graph carries (all values are strings; lists JSON).
-
-    Keys: ``labels``, ``num_frames``, ``image_size``, ``mean``, ``std``, ``resize_mode``,
-    ``head``, ``causal``, ``backbone``, ``embed_dim``, ``hand_probe`` (whether the head's
-    ``hand`` output was trained), ``graph`` (clip/encoder/head),
-    ``precision``, ``source`` (checkpoint file name), ``producer``, ``format_version``.
-    """
+                    clip: ClipConfig | None = None, precision: str = "fp32") -> dict[str, str]:
+    """The metadata every exported graph carries (strings; lists as JSON): what
+    :data:`gesture_utils.inference.REQUIRED_METADATA` reads plus ``head``, ``backbone``,
+    ``graph``, ``precision``, ``source`` (checkpoint file name) and ``producer``."""
     clip = clip or getattr(model, "clip", None)
     if clip is None:
         raise GestureError("the model has no ClipConfig (model.clip); pass clip=")
     cfg = getattr(model, "cfg", None)
+    probe = bool(getattr(getattr(model, "hand_probe", None), "trained", False))
     return {
         "labels": json.dumps(list(model.labels)),
         "num_frames": str(int(clip.num_frames)),
         "image_size": str(int(clip.image_size)),
         "mean": json.dumps([float(v) for v in clip.mean]),
         "std": json.dumps([float(v) for v in clip.std]),
-        "resize_mode": resize_mode,
         "head": str(getattr(cfg, "head", "unknown")),
         "causal": str(bool(getattr(cfg, "causal", False))).lower(),
         "backbone": str(getattr(cfg, "backbone", "unknown")),
         "embed_dim": str(int(getattr(model, "embed_dim", 0))),
-        "hand_probe": str(bool(getattr(getattr(model, "hand_probe", None), "trained", False))).lower(),
+        "hand_probe": str(probe).lower(),
         "graph": kind,
         "precision": precision,
         "source": source or "",
         "producer": f"gesture_utils {__version__} (torch {torch.__version__}, onnx {onnx.__version__})",
-        "format_version": METADATA_VERSION,
     }
 
 
@@ -219,70 +151,37 @@ def set_metadata(proto: onnx.ModelProto, metadata: Mapping[str, str]) -> onnx.Mo
     """Replace the model's ``metadata_props`` with ``metadata`` (in place; returned)."""
     del proto.metadata_props[:]
     for key, value in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = str(key), str(value)
+        proto.metadata_props.add(key=str(key), value=str(value))
     return proto
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """The raw ``metadata_props`` of an ONNX file as a dict of strings."""
-    proto = onnx.load(str(path), load_external_data=False)
-    return {p.key: p.value for p in proto.metadata_props}
+    """The raw ``metadata_props`` of an ONNX file."""
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
 # --------------------------------------------------------------------------- export
 def _example(model: nn.Module, kind: str, clip: ClipConfig) -> torch.Tensor:
     T, S = clip.num_frames, clip.image_size
-    g = torch.Generator().manual_seed(0)
-    if kind == "clip":
-        return torch.randn(2, T, 3, S, S, generator=g)
-    if kind == "encoder":
-        return torch.randn(3, 3, S, S, generator=g)
-    return torch.randn(2, T, int(model.embed_dim), generator=g)
+    shape = {"clip": (2, T, 3, S, S), "encoder": (3, 3, S, S)}.get(kind, (2, T, int(model.embed_dim)))
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(0))
 
 
 def to_onnx(module: nn.Module, example: torch.Tensor, input_name: str,
-            output_names: Sequence[str], axis_name: str, opset: int = 18,
-            dynamo: bool = True) -> onnx.ModelProto:
-    """Export ``module(example)`` with a dynamic axis 0 named ``axis_name``; checked.
-
-    ``dynamo=True``: ``torch.export`` + onnxscript (PyTorch's maintained exporter); on
-    failure a warning is issued and the legacy TorchScript exporter is tried.  The
-    forward's argument must be called ``input_name``.  Raises :class:`GestureError` if no
-    exporter succeeds or ``onnx.checker`` rejects the result.
-    """
-    module = module.eval()
-    errors = []
-    proto = None
-    for use_dynamo in ((True, False) if dynamo else (False,)):
-        try:
-            with _quiet(), torch.no_grad():
-                if use_dynamo:
-                    dim = torch.export.Dim(axis_name, min=1, max=1 << 16)
-                    prog = torch.onnx.export(
-                        module, (example,), None, input_names=[input_name],
-                        output_names=list(output_names), opset_version=opset, dynamo=True,
-                        external_data=False, dynamic_shapes={input_name: {0: dim}},
-                        verbose=False, optimize=True)
-                    proto = prog.model_proto
-                else:
-                    buf = io.BytesIO()
-                    torch.onnx.export(
-                        module, (example,), buf, input_names=[input_name],
-                        output_names=list(output_names), opset_version=opset, dynamo=False,
-                        dynamic_axes={name: {0: axis_name} for name in (input_name, *output_names)},
-                        do_constant_folding=True)
-                    proto = onnx.load_from_string(buf.getvalue())
-            break
-        except Exception as exc:  # noqa: BLE001 - report every exporter's failure
-            errors.append(f"{'dynamo' if use_dynamo else 'torchscript'}: {type(exc).__name__}: "
-                          f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}")
-            if use_dynamo and dynamo:
-                warnings.warn(f"dynamo ONNX export failed ({errors[-1]}); trying the legacy "
-                              "TorchScript exporter", stacklevel=2)
-    if proto is None:
-        raise GestureError("ONNX export failed: " + " | ".join(errors))
-    del proto.graph.value_info[:]  # stale shape hints; ORT re-infers (see module docstring)
+            output_names: Sequence[str], axis_name: str, opset: int = 18) -> onnx.ModelProto:
+    """Export ``module(example)`` with ``torch.onnx.export(dynamo=True)``, axis 0 dynamic
+    and named ``axis_name``, checked by ``onnx.checker``; a failure is one :class:`GestureError`."""
+    dim = torch.export.Dim(axis_name, min=1, max=1 << 16)
+    try:
+        with _quiet(), torch.no_grad():
+            proto = torch.onnx.export(
+                module.eval(), (example,), None, input_names=[input_name], output_names=list(output_names),
+                opset_version=opset, dynamo=True, external_data=False, verbose=False, optimize=True,
+                dynamic_shapes=({0: dim},)).model_proto
+    except Exception as exc:  # noqa: BLE001 - the exporter raises many types
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise GestureError(f"ONNX export failed: {type(exc).__name__}: {first}") from exc
+    del proto.graph.value_info[:]  # stale shape hints broke the INT8 quantiser; ORT re-infers
     try:
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as exc:
@@ -292,43 +191,30 @@ def to_onnx(module: nn.Module, example: torch.Tensor, input_name: str,
 
 def export_model(model: nn.Module, out_dir: str | os.PathLike, name: str = "vit_temporal",
                  kinds: Sequence[str] = ("clip", "encoder", "head"), opset: int = 18,
-                 source: str | None = None, clip: ClipConfig | None = None,
-                 dynamo: bool = True) -> dict[str, Path]:
-    """Write the fp32 ONNX graphs of ``model`` (a ``ViTTemporal``) to ``out_dir``.
-
-    ``kinds``: any of ``clip`` (``NAME.onnx``), ``encoder`` (``NAME.encoder.onnx``),
-    ``head`` (``NAME.head.onnx``).  Each file is checked with ``onnx.checker``, carries
-    :func:`export_metadata` and is written atomically.  The model is exported on the CPU
-    in eval mode and put back where it was.  Returns ``{kind: path}``.
-    """
+                 source: str | None = None, clip: ClipConfig | None = None) -> dict[str, Path]:
+    """Write the fp32 graphs ``kinds`` of ``model`` to ``out_dir`` (checked, with
+    :func:`export_metadata`, atomically); returns ``{kind: path}``."""
     unknown = [k for k in kinds if k not in GRAPHS]
     if unknown:
         raise GestureError(f"unknown graph kinds {unknown}; choose from {list(GRAPHS)}")
     if opset < 17:
         raise GestureError(f"opset {opset} is too old: LayerNormalization needs opset >= 17")
     clip = clip or model.clip
-    paths = graph_paths(out_dir, name)
-    params = next(model.parameters(), None)
-    device = params.device if params is not None else torch.device("cpu")
-    was_training = model.training
-    model.cpu().eval()
     out: dict[str, Path] = {}
-    try:
+    with _on_cpu(model):
         for kind in kinds:
-            _, input_name, output_names, axis = GRAPHS[kind]
-            proto = to_onnx(_WRAPPERS[kind](model), _example(model, kind, clip), input_name,
-                            output_names, axis, opset=opset, dynamo=dynamo)
+            suffix, input_name, output_names, axis = GRAPHS[kind]
+            proto = to_onnx(GraphModule(model, kind), _example(model, kind, clip), input_name,
+                            output_names, axis, opset=opset)
             proto.doc_string = f"gesture_utils {kind} graph of {source or 'a ViTTemporal'}"
             set_metadata(proto, export_metadata(model, kind, source, clip))
-            out[kind] = _atomic_save(proto, paths[kind])
-    finally:
-        model.to(device).train(was_training)
+            out[kind] = _save(proto, Path(out_dir) / f"{name}{suffix}")
     return out
 
 
 def describe(path: str | os.PathLike) -> dict[str, Any]:
-    """What is inside an ONNX file: inputs/outputs with shapes, opset, IR version,
-    metadata, node-type counts, parameter count and file size."""
+    """An ONNX file's inputs/outputs with shapes, opset, IR version, metadata, node-type
+    counts, parameter count and size."""
     proto = onnx.load(str(path))
 
     def shape(vi) -> list:
@@ -351,10 +237,10 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
 # --------------------------------------------------------------------------- parity
 @dataclass
 class ParityReport:
-    """How closely two implementations agree on the same inputs."""
+    """How closely two implementations agree on the same ``n`` clips."""
 
     name: str  #: e.g. "onnx clip vs torch"
-    n: int  #: number of clips
+    n: int
     max_abs_diff: float  #: max |logit_a - logit_b| over all clips and classes
     mean_abs_diff: float
     top1_agreement: float  #: fraction of clips with the same argmax
@@ -388,32 +274,23 @@ def _batched(x: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
 
 @torch.no_grad()
 def torch_logits(model: nn.Module, x: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """PyTorch logits ``(N, K)`` of clips ``x (N, T, 3, S, S)``, computed on the CPU in
-    eval mode (the model is put back on its device and mode afterwards)."""
-    params = next(model.parameters(), None)
-    device = params.device if params is not None else torch.device("cpu")
-    was_training = model.training
-    model.cpu().eval()
-    try:
-        return np.concatenate([model(torch.from_numpy(b)).numpy()
-                               for b in _batched(x, batch_size)])
-    finally:
-        model.to(device).train(was_training)
+    """PyTorch logits ``(N, K)`` of clips ``x (N, T, 3, S, S)``, on the CPU in eval mode."""
+    with _on_cpu(model):
+        return np.concatenate([model(torch.from_numpy(b)).numpy() for b in _batched(x, batch_size)])
 
 
-def onnx_logits(path: str | os.PathLike | ort.InferenceSession, x: np.ndarray,
-                batch_size: int = 16, threads: int | None = None) -> np.ndarray:
-    """ONNX Runtime outputs of a one-input graph for ``x``, run in batches: ``(N, ...)``."""
-    sess = path if isinstance(path, ort.InferenceSession) else session(path, threads)
+def onnx_logits(path: Any, x: np.ndarray, batch_size: int = 16,
+                threads: int | None = None) -> np.ndarray:
+    """Outputs ``(N, ...)`` of a one-input graph (a path or an open session) for ``x``."""
+    sess = path if hasattr(path, "run") else ort_session(path, threads, CPU_ONLY)
     name = sess.get_inputs()[0].name
     return np.concatenate([sess.run(None, {name: b})[0] for b in _batched(x, batch_size)])
 
 
-def streaming_logits(encoder: str | os.PathLike | ort.InferenceSession,
-                     head: str | os.PathLike | ort.InferenceSession, x: np.ndarray,
-                     batch_size: int = 16, threads: int | None = None) -> np.ndarray:
-    """Logits of clips ``x (N, T, 3, S, S)`` through the streaming pair: every frame
-    encoded on its own (``(N*T, 3, S, S) -> (N*T, D)``), then the head on ``(N, T, D)``."""
+def streaming_logits(encoder: Any, head: Any, x: np.ndarray, batch_size: int = 16,
+                     threads: int | None = None) -> np.ndarray:
+    """Logits of clips ``x (N, T, 3, S, S)`` through the streaming pair: each frame
+    encoded on its own, then the head on ``(N, T, D)``."""
     N, T = x.shape[:2]
     emb = onnx_logits(encoder, x.reshape(N * T, *x.shape[2:]), batch_size * T, threads)
     return onnx_logits(head, emb.reshape(N, T, -1), batch_size, threads)
@@ -422,15 +299,11 @@ def streaming_logits(encoder: str | os.PathLike | ort.InferenceSession,
 def parity_report(model: nn.Module, paths: Mapping[str, str | os.PathLike], x: np.ndarray,
                   atol: float = 1e-4, batch_size: int = 16,
                   threads: int | None = None) -> list[ParityReport]:
-    """Compare the exported graphs with ``model`` on clips ``x (N, T, 3, S, S)``.
-
-    Reports ``onnx clip vs torch`` (if ``paths['clip']``), ``streaming vs torch`` and
-    ``streaming vs onnx clip`` (if ``paths`` has ``encoder`` and ``head``).
-    """
+    """``onnx clip vs torch`` (with ``paths['clip']``), ``streaming vs torch`` and
+    ``streaming vs onnx clip`` (with ``encoder`` and ``head``) on clips ``x``."""
     x = np.asarray(x, dtype=np.float32)
     ref = torch_logits(model, x, batch_size)
-    reports = []
-    clip_out = None
+    reports, clip_out = [], None
     if "clip" in paths:
         clip_out = onnx_logits(paths["clip"], x, batch_size, threads)
         reports.append(compare_logits("onnx clip vs torch", clip_out, ref, atol))
@@ -442,60 +315,20 @@ def parity_report(model: nn.Module, paths: Mapping[str, str | os.PathLike], x: n
     return reports
 
 
-# --------------------------------------------------------------------------- data
-def load_clips(data: str | os.PathLike, clip: ClipConfig, split: str = "test",
-               labels: Sequence[str] | None = None, limit: int | None = None,
-               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised clips of one split as model inputs: ``x (N, T, 3, S, S)`` float32 and
-    ``y (N,)`` int labels (exactly the training preprocessing, no augmentation).
-
-    ``labels``: the model's classes; a dataset with other classes raises
-    :class:`GestureError`.  ``limit``: at most this many clips, drawn with ``seed`` and
-    balanced over the classes (round-robin); otherwise every clip in manifest order.
-    """
-    from gesture_utils.datasets import (
-        GestureClipDataset,
-        load_manifest,
-        read_labels,
-        records_for,
-    )
-
-    root = Path(data)
-    ds_labels = read_labels(root)
-    if labels is not None and list(labels) != list(ds_labels):
-        raise input_error(root, f"has classes {ds_labels}, the model knows {list(labels)}",
-                          "pass the dataset the model was trained on")
-    records = records_for(load_manifest(root, labels=ds_labels), split)
-    if not records:
-        raise input_error(root, f"has no clips in the {split!r} split", "check manifest.csv")
-    if limit is not None and limit < len(records):
-        rng = np.random.default_rng(seed)
-        per_class = [[i for i in rng.permutation(len(records)) if records[i].label == c]
-                     for c in ds_labels]
-        order = [i for rank in zip(*(q + [None] * (len(records) - len(q)) for q in per_class),
-                                   strict=True) for i in rank if i is not None]
-        records = [records[i] for i in sorted(order[:limit])]
-    ds = GestureClipDataset(records, ds_labels, clip, augment=False)
-    xs, ys = zip(*(ds[i] for i in range(len(ds))), strict=True)
-    return torch.stack(xs).numpy(), np.asarray(ys, dtype=np.int64)
-
-
 # --------------------------------------------------------------------------- INT8
 class ArrayCalibrationReader(CalibrationDataReader):
     """Feeds calibration inputs ``(N, ...)`` to ``quantize_static`` in batches."""
 
     def __init__(self, input_name: str, data: np.ndarray, batch_size: int = 8) -> None:
-        self.input_name = input_name
+        self.input_name, self.batch_size = input_name, int(batch_size)
         self.data = np.ascontiguousarray(data, dtype=np.float32)
-        self.batch_size = int(batch_size)
         self._pos = 0
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         if self._pos >= len(self.data):
             return None
-        batch = self.data[self._pos: self._pos + self.batch_size]
         self._pos += self.batch_size
-        return {self.input_name: batch}
+        return {self.input_name: self.data[self._pos - self.batch_size: self._pos]}
 
     def rewind(self) -> None:
         self._pos = 0
@@ -503,67 +336,46 @@ class ArrayCalibrationReader(CalibrationDataReader):
 
 def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | None = None,
                   mode: str = "static", calibration: np.ndarray | None = None,
-                  op_types: Sequence[str] = ("MatMul", "Gemm", "Conv"),
-                  per_channel: bool = True) -> Path:
-    """Quantise an fp32 graph to INT8 with ``onnxruntime.quantization``; returns the path
-    (default ``NAME.int8.onnx`` next to the input, written atomically, metadata kept with
-    ``precision`` = ``int8-dynamic`` / ``int8-static-qdq``).
+                  op_types: Sequence[str] = ("MatMul", "Gemm", "Conv")) -> Path:
+    """Quantise an fp32 graph with ``onnxruntime.quantization`` (after its pre-processing);
+    writes ``out_path`` (default ``NAME.int8.onnx``) atomically, metadata kept.
 
-    * ``mode="dynamic"``: int8 weights, activation scales computed per call.  Only
-      ``MatMul``/``Gemm`` (ONNX Runtime's CPU kernels have no int8-weight ``ConvInteger``).
-    * ``mode="static"``: QDQ format, per-channel int8 weights, uint8 activations whose
-      ranges (MinMax) come from ``calibration`` — real inputs of this graph, ``(N, ...)``.
-
-    Both run ONNX Runtime's pre-processing (shape inference + graph optimisation) first.
-    """
+    ``dynamic``: int8 weights of MatMul/Gemm, activation scales per call.  ``static``: QDQ,
+    per-channel int8 weights, uint8 activations with MinMax ranges from ``calibration``
+    (real inputs of this graph)."""
     if mode not in INT8_MODES:
         raise GestureError(f"INT8 mode must be one of {INT8_MODES}, got {mode!r}")
     src = Path(fp32_path)
-    dst = Path(out_path) if out_path is not None else int8_path(src)
     if mode == "static" and (calibration is None or len(calibration) == 0):
         raise GestureError(f"{src}: static INT8 needs calibration inputs (real clips)")
     meta = read_metadata(src)
-    input_name = session(src).get_inputs()[0].name
+    input_name = ort_session(src, providers=CPU_ONLY).get_inputs()[0].name
     with tempfile.TemporaryDirectory(prefix="gesture-int8-") as tmp:
-        pre, raw = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
+        pre, raw = str(Path(tmp) / "pre.onnx"), str(Path(tmp) / "int8.onnx")
         with _quiet():
-            quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
+            quant_pre_process(str(src), pre, skip_symbolic_shape=False)
             if mode == "dynamic":
-                ops = [o for o in op_types if o != "Conv"]
-                quantize_dynamic(str(pre), str(raw), weight_type=QuantType.QInt8,
-                                 per_channel=per_channel, op_types_to_quantize=ops)
+                quantize_dynamic(pre, raw, weight_type=QuantType.QInt8, per_channel=True,
+                                 op_types_to_quantize=[o for o in op_types if o != "Conv"])
             else:
-                quantize_static(str(pre), str(raw), ArrayCalibrationReader(input_name, calibration),
-                                quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                quantize_static(pre, raw, ArrayCalibrationReader(input_name, calibration),
+                                quant_format=QuantFormat.QDQ, per_channel=True,
                                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                                 op_types_to_quantize=list(op_types),
                                 calibrate_method=CalibrationMethod.MinMax)
-        proto = onnx.load(str(raw))
+        proto = onnx.load(raw)
     meta["precision"] = "int8-dynamic" if mode == "dynamic" else "int8-static-qdq"
-    set_metadata(proto, meta)
-    return _atomic_save(proto, dst)
+    return _save(set_metadata(proto, meta), Path(out_path) if out_path is not None else int8_path(src))
 
 
-def measure_latency(sessions: Mapping[str, tuple[ort.InferenceSession, np.ndarray]],
-                    runs: int = 30, warmup: int = 3) -> dict[str, dict[str, float]]:
-    """Median / p90 latency in ms of each ``name -> (session, input)``.
+def measure_latency(sessions: Mapping[str, tuple[Any, np.ndarray]], runs: int = 30,
+                    warmup: int = 3) -> dict[str, LatencyStats]:
+    """Latency of each ``name -> (session, input)``, interleaved (:func:`runtime.time_calls`)."""
+    def call(sess: Any, x: np.ndarray) -> Any:
+        feed = {sess.get_inputs()[0].name: np.ascontiguousarray(x, dtype=np.float32)}
+        return lambda: sess.run(None, feed)
 
-    Runs are interleaved (round-robin over the models), so a noisy shared CPU slows all
-    of them alike and the *ratios* stay meaningful.
-    """
-    feeds = {k: (s, {s.get_inputs()[0].name: np.ascontiguousarray(x, dtype=np.float32)})
-             for k, (s, x) in sessions.items()}
-    for _ in range(warmup):
-        for s, feed in feeds.values():
-            s.run(None, feed)
-    times: dict[str, list[float]] = {k: [] for k in feeds}
-    for _ in range(runs):
-        for k, (s, feed) in feeds.items():
-            t0 = time.perf_counter()
-            s.run(None, feed)
-            times[k].append((time.perf_counter() - t0) * 1e3)
-    return {k: {"median_ms": float(np.median(v)), "p90_ms": float(np.percentile(v, 90))}
-            for k, v in times.items()}
+    return time_calls({k: call(s, x) for k, (s, x) in sessions.items()}, runs, warmup)
 
 
 @dataclass
@@ -593,63 +405,59 @@ class Int8Report:
             return None
         return self.accuracy - self.fp32_accuracy
 
+    @property
+    def loss(self) -> float:
+        """Accuracy lost (disagreement with fp32 without labels)."""
+        return -self.accuracy_delta if self.accuracy_delta is not None else 1.0 - self.agreement
+
+    def judge(self, max_accuracy_drop: float, min_speedup: float) -> None:
+        """Set ``accepted`` and ``verdict``."""
+        reasons = []
+        if self.loss > max_accuracy_drop:
+            reasons.append(f"loses {self.loss:.1%} accuracy" if self.accuracy_delta is not None
+                           else f"disagrees with fp32 on {self.loss:.1%} of clips")
+        if self.speedup < min_speedup:
+            reasons.append(f"only {self.speedup:.2f}x the fp32 speed" if self.speedup >= 1
+                           else f"slower than fp32 ({self.speedup:.2f}x)")
+        self.accepted = not reasons
+        change = (f"{self.accuracy_delta:+.1%}" if self.accuracy_delta is not None
+                  else f"n/a (agreement {self.agreement:.1%})")
+        self.verdict = (f"accepted: {self.speedup:.2f}x faster, accuracy change {change}"
+                        if self.accepted else "rejected: " + "; ".join(reasons))
+
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "speedup": self.speedup, "accuracy_delta": self.accuracy_delta}
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def compare_int8(fp32_path: str | os.PathLike, int8_paths: Mapping[str, str | os.PathLike],
                  x: np.ndarray, y: np.ndarray | None = None, runs: int = 30,
                  threads: int | None = None, max_accuracy_drop: float = 0.01,
                  min_speedup: float = 1.1, post: Any = None) -> list[Int8Report]:
-    """Measure INT8 models against the fp32 one on inputs ``x`` (labels ``y``).
-
-    Accuracy (and its change), top-1 agreement with fp32, batch-1 median latency
-    (``x[:1]``, interleaved, :func:`measure_latency`) and file size.  A model is
-    *accepted* when it loses at most ``max_accuracy_drop`` accuracy (agreement when there
-    are no labels) and is at least ``min_speedup`` times faster; ``verdict`` says why not
-    otherwise.  ``post(outputs) -> logits (N, K)`` turns a graph's outputs into class
-    logits first (e.g. per-frame embeddings through the fp32 head).
-    """
-    sessions = {"fp32": session(fp32_path, threads)}
-    sessions.update({k: session(p, threads) for k, p in int8_paths.items()})
+    """Accuracy, agreement with fp32, batch-1 latency (``x[:1]``, interleaved) and size of
+    INT8 models on inputs ``x`` (labels ``y``), each judged by :meth:`Int8Report.judge`.
+    ``post(outputs) -> logits (N, K)`` maps a graph's outputs to class logits first."""
+    sessions = {k: ort_session(p, threads, CPU_ONLY) for k, p in {"fp32": fp32_path, **int8_paths}.items()}
     outs = {k: onnx_logits(s, x) for k, s in sessions.items()}
     if post is not None:
         outs = {k: np.asarray(post(o)) for k, o in outs.items()}
     lat = measure_latency({k: (s, x[:1]) for k, s in sessions.items()}, runs=runs)
     acc = {k: (float((o.argmax(1) == y).mean()) if y is not None else None) for k, o in outs.items()}
-    p32 = _softmax(outs["fp32"])
+    p32 = softmax(outs["fp32"], axis=1)
     reports = []
     for k, p in int8_paths.items():
         r = Int8Report(
             name=k, path=str(p), accuracy=acc[k], fp32_accuracy=acc["fp32"],
             agreement=float((outs[k].argmax(1) == outs["fp32"].argmax(1)).mean()),
-            max_prob_diff=float(np.abs(_softmax(outs[k]) - p32).max()),
-            latency_ms=lat[k]["median_ms"], fp32_latency_ms=lat["fp32"]["median_ms"],
+            max_prob_diff=float(np.abs(softmax(outs[k], axis=1) - p32).max()),
+            latency_ms=lat[k].p50_ms, fp32_latency_ms=lat["fp32"].p50_ms,
             size_mb=file_size_mb(p), fp32_size_mb=file_size_mb(fp32_path))
-        loss = -r.accuracy_delta if r.accuracy_delta is not None else 1.0 - r.agreement
-        reasons = []
-        if loss > max_accuracy_drop:
-            reasons.append(f"loses {loss:.1%} accuracy" if r.accuracy_delta is not None
-                           else f"disagrees with fp32 on {loss:.1%} of clips")
-        if r.speedup < min_speedup:
-            reasons.append(f"only {r.speedup:.2f}x the fp32 speed" if r.speedup >= 1
-                           else f"slower than fp32 ({r.speedup:.2f}x)")
-        r.accepted = not reasons
-        r.verdict = ("accepted: " + f"{r.speedup:.2f}x faster, accuracy change "
-                     + (f"{r.accuracy_delta:+.1%}" if r.accuracy_delta is not None
-                        else f"n/a (agreement {r.agreement:.1%})")) if r.accepted \
-            else "rejected: " + "; ".join(reasons)
+        r.judge(max_accuracy_drop, min_speedup)
         reports.append(r)
     return reports
 
 
 def format_int8_table(reports: Sequence[Int8Report], verdicts: bool = True) -> str:
-    """A fixed-width text table of :class:`Int8Report` s (fp32 first), then each verdict."""
+    """A fixed-width table of :class:`Int8Report` s (fp32 first), then each verdict."""
     if not reports:
         return "(no INT8 models)"
     r0 = reports[0]
@@ -672,17 +480,12 @@ def format_int8_table(reports: Sequence[Int8Report], verdicts: bool = True) -> s
 
 
 def choose_int8(reports: Sequence[Int8Report], max_accuracy_drop: float = 0.01) -> Int8Report:
-    """The INT8 variant to keep: the accepted one with the best speed-up; if none is
-    accepted, the fastest that keeps accuracy (within ``max_accuracy_drop``, or agreement
-    without labels); else the fastest.  Its ``verdict`` still says whether to deploy it."""
+    """The INT8 variant to keep: the fastest accepted one, else the fastest that keeps
+    accuracy (``loss <= max_accuracy_drop``), else the fastest."""
     if not reports:
         raise GestureError("no INT8 reports to choose from")
-
-    def keeps(r: Int8Report) -> bool:
-        loss = -r.accuracy_delta if r.accuracy_delta is not None else 1.0 - r.agreement
-        return loss <= max_accuracy_drop
-
-    pool = [r for r in reports if r.accepted] or [r for r in reports if keeps(r)] or list(reports)
+    pool = ([r for r in reports if r.accepted] or [r for r in reports if r.loss <= max_accuracy_drop]
+            or list(reports))
     return max(pool, key=lambda r: r.speedup)
 
 
@@ -693,7 +496,7 @@ class ExportResult:
 
     paths: dict[str, Path]
     parity: list[ParityReport]
-    parity_inputs: str  #: e.g. "test split (120 clips)" or "random inputs (8)"
+    parity_inputs: str  #: e.g. "the test split of tiny (6 clips)" or "8 random inputs"
     int8: list[Int8Report] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -710,108 +513,95 @@ class ExportResult:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write :meth:`to_dict` as JSON, atomically (``NAME.export.json``)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path
+        return write_json(path, self.to_dict())
 
     def summary(self) -> str:
-        lines = ["files:"]
-        lines += [f"  {p.name:<34} {file_size_mb(p):8.2f} MB" for p in self.paths.values()]
-        lines.append(f"parity on {self.parity_inputs}:")
-        lines += [f"  {r}" for r in self.parity]
+        lines = ["files:", *(f"  {p.name:<34} {file_size_mb(p):8.2f} MB" for p in self.paths.values()),
+                 f"parity on {self.parity_inputs}:", *(f"  {r}" for r in self.parity)]
         if self.int8:
             lines.append("INT8 vs fp32 (clip graph, batch 1, same run):")
             lines += ["  " + ln for ln in format_int8_table(self.int8).splitlines()]
-        lines += [f"note: {n}" for n in self.notes]
-        return "\n".join(lines)
+        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+
+
+def _parity_inputs(model: nn.Module, data: Path | None,
+                   seed: int) -> tuple[np.ndarray, np.ndarray | None, str, list[str]]:
+    """Clips for parity and INT8 accuracy: ``data``'s test split, else 8 random inputs."""
+    clip = model.clip
+    if data is not None:
+        split = load_split(data, "test", clip, labels=model.labels)
+        return (split.inputs(clip.mean, clip.std), split.y,
+                f"the test split of {Path(data).name} ({len(split.y)} clips)", [])
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(8, clip.num_frames, 3, clip.image_size, clip.image_size, generator=g).numpy()
+    return x, None, "8 random inputs (no dataset given)", [
+        "no dataset: parity checked on random inputs, INT8 accuracy not measured"]
+
+
+def _export_int8(model: nn.Module, paths: dict[str, Path], data: Path | None, x: np.ndarray,
+                 y: np.ndarray | None, cfg: ExportConfig, mode: str,
+                 notes: list[str]) -> list[Int8Report]:
+    """Make and measure the INT8 clip candidates, keep one as ``NAME.int8.onnx`` and
+    quantise the streaming pair the same way."""
+    if mode in ("static", "auto") and data is None:
+        if mode == "static":
+            notes.append("static INT8 needs calibration clips (--data); used dynamic instead")
+        mode = "dynamic"
+    modes = INT8_MODES if mode == "auto" else (mode,)
+    calib: dict[str, np.ndarray] = {}
+    if "static" in modes:
+        clips = load_split(data, "train", model.clip, labels=model.labels, limit=cfg.calibration_clips,
+                           seed=cfg.seed).inputs(model.clip.mean, model.clip.std)
+        frames = clips.reshape(-1, *clips.shape[2:])
+        emb = onnx_logits(paths["encoder"], frames).reshape(len(clips), clips.shape[1], -1)
+        calib = {"clip": clips, "encoder": frames, "head": emb}
+    with tempfile.TemporaryDirectory(prefix="gesture-int8-", dir=paths["clip"].parent) as tmp:
+        candidates = {f"int8-{m}": quantize_int8(paths["clip"], Path(tmp) / f"{m}.onnx", m,
+                                                 calib.get("clip"), op_types=cfg.int8_ops)
+                      for m in modes}
+        reports = compare_int8(paths["clip"], candidates, x, y, runs=cfg.latency_runs,
+                               threads=cfg.threads, max_accuracy_drop=cfg.int8_max_accuracy_drop,
+                               min_speedup=cfg.int8_min_speedup)
+        best = choose_int8(reports, cfg.int8_max_accuracy_drop)
+        paths["int8"] = int8_path(paths["clip"])
+        os.replace(best.path, paths["int8"])
+    for r in reports:
+        r.path = str(paths["int8"]) if r is best else "(not kept)"
+    kept = best.name.removeprefix("int8-")
+    for kind in ("encoder", "head"):
+        paths[f"{kind}_int8"] = quantize_int8(paths[kind], mode=kept, op_types=cfg.int8_ops,
+                                              calibration=calib.get(kind) if kept == "static" else None)
+    notes.append(f"kept {best.name} as {paths['int8'].name} ({best.verdict})")
+    return reports
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                       cfg: ExportConfig | None = None, int8: bool = False,
                       data: str | os.PathLike | None = None, name: str | None = None,
                       int8_mode: str = "auto") -> ExportResult:
-    """Load a training checkpoint and do everything notebook 04 does, in one call.
-
-    1. Export ``NAME.onnx``, ``NAME.encoder.onnx``, ``NAME.head.onnx`` (fp32).
-    2. Parity vs PyTorch on the ``data`` test split (random inputs without ``data``).
-    3. With ``int8``: ``NAME.int8.onnx`` plus the streaming ``NAME.encoder.int8.onnx`` /
-       ``NAME.head.int8.onnx``, measured against fp32 with :func:`compare_int8`.
-       ``int8_mode``: ``static`` (per-channel QDQ calibrated on training clips),
-       ``dynamic``, or ``auto`` (default): both are made and measured, and
-       :func:`choose_int8` keeps one.  Static needs ``data``; without it dynamic is used
-       and a note says so.
-
-    Writes ``NAME.export.json`` with every figure.  ``data`` defaults to the dataset the
-    checkpoint was trained on when it exists under :func:`gesture_utils.paths.data_dir`.
-    """
+    """What notebook 04 does, in one call: export the three fp32 graphs, check parity on
+    ``data``'s test split (default: the checkpoint's dataset under ``data_dir()`` if
+    present; else random inputs), and with ``int8`` make ``static`` (calibrated on
+    training clips), ``dynamic`` or (``auto``) both, keep one (:func:`choose_int8`) and
+    quantise the streaming pair alike.  Writes ``NAME.export.json``."""
     from gesture_utils.models import load_checkpoint
     from gesture_utils.paths import data_dir
 
     if int8_mode not in (*INT8_MODES, "auto"):
         raise GestureError(f"INT8 mode must be one of {(*INT8_MODES, 'auto')}, got {int8_mode!r}")
     cfg = cfg or ExportConfig()
-    checkpoint = Path(checkpoint)
+    checkpoint, out_dir, name = Path(checkpoint), Path(out_dir), name or cfg.name
     model, info = load_checkpoint(checkpoint)
-    name = name or cfg.name
-    out_dir = Path(out_dir)
-    notes: list[str] = []
     paths = export_model(model, out_dir, name, opset=cfg.opset, source=checkpoint.name)
-
     if data is None and info.get("dataset"):
         guess = data_dir() / str(info["dataset"])
         data = guess if (guess / "manifest.csv").is_file() else None
-    if data is not None:
-        x, y = load_clips(data, model.clip, "test", labels=model.labels)
-        where = f"the test split of {Path(data).name} ({len(x)} clips)"
-    else:
-        g = torch.Generator().manual_seed(cfg.seed)
-        T, S = model.clip.num_frames, model.clip.image_size
-        x, y = torch.randn(8, T, 3, S, S, generator=g).numpy(), None
-        where = "8 random inputs (no dataset given)"
-        notes.append("no dataset: parity checked on random inputs, INT8 accuracy not measured")
+    data = Path(data) if data is not None else None
+    x, y, where, notes = _parity_inputs(model, data, cfg.seed)
     parity = parity_report(model, paths, x, atol=cfg.parity_atol, threads=cfg.threads)
     if not all(r.passed for r in parity):
         notes.append("PARITY FAILED: do not trust the exported graphs")
-
-    reports: list[Int8Report] = []
-    if int8:
-        if int8_mode in ("static", "auto") and data is None:
-            if int8_mode == "static":
-                notes.append("static INT8 needs calibration clips (--data); used dynamic instead")
-            int8_mode = "dynamic"
-        modes = INT8_MODES if int8_mode == "auto" else (int8_mode,)
-        calib = frames = emb = None
-        if "static" in modes:
-            calib, _ = load_clips(data, model.clip, "train", labels=model.labels,
-                                  limit=cfg.calibration_clips, seed=cfg.seed)
-            frames = calib.reshape(-1, *calib.shape[2:])
-            emb = onnx_logits(paths["encoder"], frames).reshape(len(calib), calib.shape[1], -1)
-        with tempfile.TemporaryDirectory(prefix="gesture-int8-", dir=out_dir) as tmp:
-            candidates = {f"int8-{m}": quantize_int8(paths["clip"], Path(tmp) / f"{m}.onnx", m,
-                                                     calib if m == "static" else None,
-                                                     op_types=cfg.int8_ops)
-                          for m in modes}
-            reports = compare_int8(paths["clip"], candidates, x, y, runs=cfg.latency_runs,
-                                   threads=cfg.threads, max_accuracy_drop=cfg.int8_max_accuracy_drop,
-                                   min_speedup=cfg.int8_min_speedup)
-            best = choose_int8(reports, cfg.int8_max_accuracy_drop)
-            paths["int8"] = int8_path(paths["clip"])
-            os.replace(best.path, paths["int8"])
-        mode = best.name.removeprefix("int8-")
-        for r in reports:
-            r.path = str(paths["int8"]) if r is best else "(not kept)"
-        paths["encoder_int8"] = quantize_int8(paths["encoder"], mode=mode,
-                                              calibration=frames if mode == "static" else None,
-                                              op_types=cfg.int8_ops)
-        paths["head_int8"] = quantize_int8(paths["head"], mode=mode,
-                                           calibration=emb if mode == "static" else None,
-                                           op_types=cfg.int8_ops)
-        notes.append(f"kept {best.name} as {paths['int8'].name} ({best.verdict})")
+    reports = _export_int8(model, paths, data, x, y, cfg, int8_mode, notes) if int8 else []
     result = ExportResult(paths, parity, where, reports, notes)
     result.save(out_dir / f"{name}.export.json")
     return result
@@ -845,37 +635,3 @@ def _run(args: argparse.Namespace) -> int:
                                int8_mode=args.int8_mode)
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
     return 0 if result.parity_passed else 1
-
-
-__all__ = [
-    "GRAPHS",
-    "INT8_MODES",
-    "ArrayCalibrationReader",
-    "ClipGraph",
-    "EncoderGraph",
-    "ExportResult",
-    "HeadGraph",
-    "Int8Report",
-    "ParityReport",
-    "compare_int8",
-    "choose_int8",
-    "compare_logits",
-    "describe",
-    "export_checkpoint",
-    "export_metadata",
-    "export_model",
-    "file_size_mb",
-    "format_int8_table",
-    "graph_paths",
-    "int8_path",
-    "load_clips",
-    "measure_latency",
-    "onnx_logits",
-    "parity_report",
-    "quantize_int8",
-    "read_metadata",
-    "session",
-    "set_metadata",
-    "streaming_logits",
-    "to_onnx",
-]

@@ -153,11 +153,12 @@ def default_providers() -> list[str]:
 
 
 def ort_session(path: str | os.PathLike[str], threads: int | None = None,
-                providers: Sequence[str] | None = None, optimization: str = "all") -> Any:
+                providers: Sequence[str] | None = None, optimization: str = "all",
+                spinning: bool | None = None) -> Any:
     """The one ONNX Runtime session factory: ``threads`` intra-op threads (None = ORT's
     default), sequential execution, graph ``optimization`` ``disable|basic|extended|all``,
-    errors-only logging. A missing or unloadable file raises one :class:`GestureError`
-    naming it."""
+    idle threads ``spinning`` or not (None = ORT's default, which spins), errors-only
+    logging. A missing or unloadable file raises one :class:`GestureError` naming it."""
     import onnxruntime as ort
 
     from gesture_utils.errors import GestureError, input_error
@@ -179,6 +180,8 @@ def ort_session(path: str | os.PathLike[str], threads: int | None = None,
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = levels[optimization]
     opts.log_severity_level = 3  # errors only: no provider-fallback chatter on CPU hosts
+    if spinning is not None:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     try:
         return ort.InferenceSession(str(path), sess_options=opts,
                                     providers=list(providers or default_providers()))

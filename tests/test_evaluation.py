@@ -57,7 +57,7 @@ def test_confusion_keeps_label_order_with_absent_and_never_predicted_classes():
 def test_row_normalisation_equals_sklearn():
     rng = np.random.default_rng(1)
     y_true, y_pred = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
-    ours = ev.normalise_rows(ev.confusion_counts(y_true, y_pred, 4))
+    ours = ev.compute_metrics(y_true, y_pred, list("wxyz"))["confusion_normalised"]
     theirs = confusion_matrix(y_true, y_pred, labels=range(4), normalize="true")
     np.testing.assert_allclose(ours, theirs)
 
@@ -198,7 +198,8 @@ def _colour_onnx(path, num_frames=4, size=16):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8
     meta = {"labels": json.dumps(list(COLOURS)), "num_frames": str(num_frames),
-            "image_size": str(size), "mean": "[0.5, 0.5, 0.5]", "std": "[0.5, 0.5, 0.5]"}
+            "image_size": str(size), "mean": "[0.5, 0.5, 0.5]", "std": "[0.5, 0.5, 0.5]",
+            "embed_dim": "3", "causal": "false", "hand_probe": "false"}
     for k, v in meta.items():
         model.metadata_props.add(key=k, value=v)
     onnx.checker.check_model(model)
@@ -242,7 +243,7 @@ def test_evaluate_cli_on_a_tiny_checkpoint(tmp_path, capsys):
 
     from gesture_utils.cli import main
     from gesture_utils.config import ModelConfig
-    from gesture_utils.datasets import to_tensor
+    from gesture_utils.datasets import load_split, to_tensor
     from gesture_utils.models import build_model, save_checkpoint
 
     data = _colour_dataset(tmp_path / "data")
@@ -259,7 +260,8 @@ def test_evaluate_cli_on_a_tiny_checkpoint(tmp_path, capsys):
     # the CLI's PyTorch path = softmax(model(normalised clip)) on the same decoded clips
     loaded = ev.load_model(ckpt)
     assert loaded.selection_split == "val" and loaded.labels == list(COLOURS)
-    clips, y, _, _ = ev.load_split(data, "test", 4, 16, labels=loaded.labels)
+    split = load_split(data, "test", loaded.clip, labels=loaded.labels)
+    clips, y = split.clips, split.y
     x = to_tensor(clips[0], model.clip.mean, model.clip.std)[None]
     with torch.no_grad():
         want = torch.softmax(model(x), -1)[0].numpy()

@@ -19,7 +19,7 @@ import torch
 
 from gesture_utils.cli import main
 from gesture_utils.config import ModelConfig
-from gesture_utils.datasets import read_labels, to_tensor
+from gesture_utils.datasets import load_split, read_labels, to_tensor
 from gesture_utils.errors import GestureError
 from gesture_utils.export import (
     ArrayCalibrationReader,
@@ -27,7 +27,6 @@ from gesture_utils.export import (
     compare_logits,
     describe,
     export_model,
-    load_clips,
     onnx_logits,
     parity_report,
     quantize_int8,
@@ -79,7 +78,7 @@ def test_cli_export_writes_every_file_and_reports_parity(exported):
                    ".head.int8.onnx"):
         assert _p(exported, suffix).is_file(), suffix
     assert "onnx clip vs torch" in exported["stdout"] and "FAILED" not in exported["stdout"]
-    assert not list(exported["out"].glob(".*tmp"))  # atomic writes leave no temp files
+    assert not list(exported["out"].glob(".*.tmp*"))  # atomic writes leave no temp files
 
 
 @pytest.mark.parametrize("suffix,inputs", [
@@ -137,7 +136,7 @@ def test_frame_norm_exports_exactly_on_near_uniform_frames(tmp_path):
 # --------------------------------------------------------------------------- parity
 def test_parity_on_the_test_split_is_within_bound(exported):
     report = exported["report"]
-    n_test = len(load_clips(exported["data"], exported["model"].clip, "test")[1])
+    n_test = len(load_split(exported["data"], "test", exported["model"].clip).y)
     assert "test split" in report["parity_inputs"]
     names = [r["name"] for r in report["parity"]]
     assert names == ["onnx clip vs torch", "streaming vs torch", "streaming vs onnx clip"]
@@ -217,15 +216,6 @@ def test_cli_export_of_a_non_checkpoint_is_one_line_exit_2(tmp_path, capsys):
     assert err.count("\n") == 1 and "bogus.pt" in err
 
 
-# --------------------------------------------------------------------------- data
-def test_load_clips_checks_labels_and_balances_a_limited_draw(exported):
-    clip = exported["model"].clip
-    x, y = load_clips(exported["data"], clip, "train", limit=len(exported["labels"]))
-    assert x.shape[1:] == (T, 3, S, S) and sorted(y.tolist()) == list(range(len(exported["labels"])))
-    with pytest.raises(GestureError, match="the model knows"):
-        load_clips(exported["data"], clip, "test", labels=["a", "b"])
-
-
 # --------------------------------------------------------------------------- INT8
 def test_calibration_reader_yields_every_input_once_per_pass():
     data = np.arange(10 * 2, dtype=np.float32).reshape(10, 2)
@@ -256,7 +246,8 @@ def test_kept_int8_files_are_smaller_and_keep_metadata(exported):
         assert meta["precision"] == precision and json.loads(meta["labels"]) == exported["labels"]
     assert int8.stat().st_size < 0.6 * fp32.stat().st_size
     assert OnnxGestureClassifier(int8).labels == exported["labels"]  # still a valid clip model
-    x, _ = load_clips(exported["data"], exported["model"].clip, "test")
+    clip = exported["model"].clip
+    x = load_split(exported["data"], "test", clip).inputs(clip.mean, clip.std)
     out = onnx_logits(int8, x)
     stream = streaming_logits(_p(exported, ".encoder.int8.onnx"), _p(exported, ".head.int8.onnx"), x)
     assert out.shape == stream.shape == (len(x), len(exported["labels"]))

@@ -24,10 +24,10 @@ from gesture_utils.errors import GestureError
 from gesture_utils.inference import (
     OnnxGestureClassifier,
     OnnxStreamingModel,
-    default_providers,
     normalize,
     softmax,
 )
+from gesture_utils.runtime import default_providers
 from gesture_utils.video import read_clip, write_video
 
 LABELS = ["swipe_left", "swipe_right", "stop"]
@@ -38,7 +38,7 @@ MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # not 0.5: catches swa
 def _meta(**override) -> dict[str, str]:
     meta = {"labels": json.dumps(LABELS), "num_frames": str(T), "image_size": str(S),
             "mean": json.dumps(MEAN), "std": json.dumps(STD), "head": "transformer",
-            "causal": "false", "embed_dim": str(D), "resize_mode": "stretch"}
+            "causal": "false", "embed_dim": str(D), "hand_probe": "false"}
     meta.update(override)
     return {k: v for k, v in meta.items() if v is not None}
 
@@ -202,8 +202,10 @@ def test_missing_and_non_onnx_files_raise_one_line_errors(tmp_path):
 def test_missing_metadata_is_reported_with_the_file(graphs, tmp_path):
     path = _linear_graph(tmp_path / "bare.onnx", "video", ["batch", T, 3, S, S], "logits",
                          graphs["w_clip"], _meta(labels=None, std=None))
-    with pytest.raises(GestureError, match=r"bare\.onnx: ONNX metadata lacks labels, std"):
+    with pytest.raises(GestureError, match=r"bare\.onnx: ONNX metadata lacks labels, std") as e:
         OnnxGestureClassifier(path)
+    assert "re-export it (notebook 04 or `python -m gesture_utils export" in str(e.value)
+    assert "\n" not in str(e.value)
     broken = _linear_graph(tmp_path / "broken_meta.onnx", "video", ["batch", T, 3, S, S], "logits",
                            graphs["w_clip"], _meta(num_frames="eight"))
     with pytest.raises(GestureError, match="broken_meta.onnx: ONNX metadata is malformed"):

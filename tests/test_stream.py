@@ -432,7 +432,7 @@ def _tiny_onnx(folder, T=4, S=8, D=5, K=3, labels=LABELS):
     W = rng.normal(0, 1.0, (T * D, K)).astype(np.float32)
     meta = {"labels": json.dumps(list(labels)), "num_frames": str(T), "image_size": str(S),
             "mean": json.dumps([0.5] * 3), "std": json.dumps([0.25] * 3), "causal": "false",
-            "embed_dim": str(D)}
+            "embed_dim": str(D), "hand_probe": "false"}
     c = lambda name, v: numpy_helper.from_array(np.asarray(v, dtype=np.int64), name)  # noqa: E731
 
     def save(name, inp, out, nodes, inits):
