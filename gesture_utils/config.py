@@ -310,33 +310,17 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
 
 
-def from_dict(cls: type, data: dict[str, Any]):
-    """Rebuild a config from :func:`to_dict` output; unknown keys are an error."""
-    known = {f.name: f for f in fields(cls)}
-    unknown = set(data) - set(known)
-    if unknown:
+def from_dict(cls: type, data: Mapping[str, Any]):
+    """Rebuild a config from :func:`to_dict` output; unknown or missing keys are an error."""
+    names = {f.name for f in fields(cls)}
+    unknown, missing = set(data) - names, names - set(data)
+    if unknown or missing:
         from gesture_utils.errors import GestureError
 
-        raise GestureError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    return cls(**kwargs)
-
-
-#: Config fields added after checkpoints were first written (v0.1.0), per config class,
-#: with the value that reproduces what a checkpoint from before the field meant (today's
-#: default may differ): no frame norm before v0.5.0, no hand loss before v0.4.0
-LEGACY_FIELDS: dict[type, dict[str, Any]] = {
-    ModelConfig: {"frame_norm": False},
-    TrainConfig: {"hand_weight": 0.0},
-}
-
-
-def from_stored(cls: type, data: Mapping[str, Any]):
-    """A config recorded in a checkpoint (``ckpt["model_cfg"]``, ``ckpt["train_cfg"]``):
-    :func:`from_dict`, where a field the checkpoint predates takes its
-    :data:`LEGACY_FIELDS` value, so an older model is rebuilt, and an older run resumed,
-    exactly as it was trained."""
-    return from_dict(cls, {**LEGACY_FIELDS.get(cls, {}), **dict(data)})
+        what = [f"{kind} {sorted(keys)}" for kind, keys in (("unknown", unknown), ("missing", missing))
+                if keys]
+        raise GestureError(f"{cls.__name__} fields: {'; '.join(what)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 __all__ = [
@@ -346,7 +330,6 @@ __all__ = [
     "DEFAULT_CLASSES",
     "ExportConfig",
     "HFLIP_PAIRS",
-    "LEGACY_FIELDS",
     "VFLIP_PAIRS",
     "ClipConfig",
     "GenerateConfig",
@@ -354,7 +337,6 @@ __all__ = [
     "StreamConfig",
     "TrainConfig",
     "field",
-    "from_stored",
     "from_dict",
     "replace",
     "to_dict",

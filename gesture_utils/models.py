@@ -66,7 +66,7 @@ import sys
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -80,19 +80,16 @@ from timm.models import build_model_with_cfg, register_model
 from timm.models.vision_transformer import Block, VisionTransformer, checkpoint_filter_fn
 from torch import Tensor, nn
 
-from gesture_utils.config import ClipConfig, ModelConfig, from_dict, from_stored, to_dict
+from gesture_utils.config import ClipConfig, ModelConfig, from_dict, to_dict
 from gesture_utils.errors import GestureError, input_error
-from gesture_utils.generation import older_version
 
 HEADS: tuple[str, ...] = ("mean", "transformer")
 POOLS: tuple[str, ...] = ("cls", "last", "mean")
 FRAME_POOLS: tuple[str, ...] = ("cls", "tokens", "spatial")
 #: ``format`` entry of every checkpoint this module writes.
 CHECKPOINT_FORMAT = "gesture-vit-temporal"
-CHECKPOINT_VERSION = 1
-#: ModelConfig fields that only say how the backbone was *initialised*; a checkpoint made
-#: from a pretrained backbone loads into a model built without those weights.
-INIT_ONLY_FIELDS: frozenset[str] = frozenset({"pretrained", "weights", "drop_path"})
+#: What every refusal of a checkpoint that does not load says to do.
+RETRAIN = "retrain it (make tutorial or notebook 03)"
 
 
 class PretrainedFallbackWarning(UserWarning):
@@ -782,7 +779,6 @@ def save_checkpoint(path: str | os.PathLike[str], model: ViTTemporal,
         state = model.state_dict()
     ckpt = {
         "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
         "model_state": {k: v.detach().cpu() for k, v in state.items()},
         "model_cfg": to_dict(model.cfg),
         "labels": list(model.labels),
@@ -820,29 +816,40 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
                           "pass a .pt file written by `gesture-utils train`")
     for key in ("model_state", "model_cfg", "labels", "clip"):
         if key not in ckpt:
-            raise input_error(path, f"checkpoint lacks {key!r}", "re-train the model")
+            raise input_error(path, f"checkpoint lacks {key!r}; {RETRAIN}")
     return ckpt
 
 
-def config_differences(a: ModelConfig, b: ModelConfig, ignore: frozenset[str] = INIT_ONLY_FIELDS
-                       ) -> dict[str, tuple[Any, Any]]:
-    """Fields (other than ``ignore``) whose values differ: ``{name: (a, b)}``."""
-    return {f.name: (getattr(a, f.name), getattr(b, f.name)) for f in fields(ModelConfig)
-            if f.name not in ignore and getattr(a, f.name) != getattr(b, f.name)}
+def stored_config(path: str | os.PathLike[str], cls: type, data: Any):
+    """The config ``cls`` recorded in the checkpoint at ``path``; a one-line
+    :class:`GestureError` when its fields are not exactly this package's."""
+    try:
+        return from_dict(cls, dict(data))
+    except (GestureError, TypeError, ValueError) as e:
+        raise input_error(path, f"stored config does not load ({e}); {RETRAIN}") from None
+
+
+def _check_data(path: Path, stored: Any, want: Mapping[str, Any]) -> None:
+    if not isinstance(stored, Mapping):
+        raise input_error(path, f"does not record the settings of the data it was trained on; {RETRAIN}")
+    diff = sorted(k for k in set(stored) | set(want) if stored.get(k) != want.get(k))
+    if diff:
+        what = ", ".join(f"{k}={stored.get(k)!r} (now {want.get(k)!r})" for k in diff[:3])
+        raise input_error(path, f"trained on data generated with other settings: {what}; {RETRAIN}")
 
 
 def load_checkpoint(path: str | os.PathLike[str], expected_labels: Sequence[str] | None = None,
-                    expected_config: ModelConfig | None = None,
+                    data_config: Mapping[str, Any] | None = None,
                     map_location: str | torch.device = "cpu") -> tuple[ViTTemporal, dict[str, Any]]:
     """Rebuild the model stored at ``path``: returns ``(model in eval mode, info)``.
 
     ``info`` holds ``labels``, ``clip`` (:class:`ClipConfig`), ``model_cfg``
     (:class:`ModelConfig`), ``metrics`` and every other stored entry (``history``,
     ``train_cfg``, ``epoch``...).  Loading uses ``torch.load(weights_only=True)`` and no
-    download (the backbone is rebuilt without pretrained weights, then filled in).
-    Refuses, with a one-line :class:`GestureError` naming the file, a checkpoint whose
-    labels differ from ``expected_labels``, whose architecture differs from
-    ``expected_config``, or whose weights do not fit its own config.
+    download.  A checkpoint that does not load (missing or unknown config fields, weights
+    of other shapes), whose labels differ from ``expected_labels``, or that was trained on
+    data other than ``data_config`` (:func:`gesture_utils.generation.dataset_config`)
+    raises a one-line :class:`GestureError` naming the file.
     """
     path = Path(path)
     ckpt = read_checkpoint(path)
@@ -850,62 +857,24 @@ def load_checkpoint(path: str | os.PathLike[str], expected_labels: Sequence[str]
     if expected_labels is not None and list(expected_labels) != labels:
         raise input_error(path, f"was trained for labels {labels}, not {list(expected_labels)}",
                           "use a checkpoint trained on this dataset or re-train")
-    try:
-        cfg = from_stored(ModelConfig, ckpt["model_cfg"])
-        clip = from_dict(ClipConfig, dict(ckpt["clip"]))
-    except (GestureError, TypeError) as e:
-        raise input_error(path, f"stored config is not understood ({e})",
-                          "it was written by another version; re-train") from None
-    if expected_config is not None:
-        diff = config_differences(cfg, expected_config)
-        if diff:
-            what = ", ".join(f"{k}={v[0]!r} (expected {v[1]!r})" for k, v in diff.items())
-            raise input_error(path, f"model config does not match: {what}",
-                              "build the model with the checkpoint's config or re-train")
-    build_cfg = ModelConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(ModelConfig)},
-                               "pretrained": False, "weights": None})
-    with warnings.catch_warnings():
+    cfg = stored_config(path, ModelConfig, ckpt["model_cfg"])
+    clip = stored_config(path, ClipConfig, ckpt["clip"])
+    if data_config is not None:
+        _check_data(path, ckpt.get("dataset_config"), data_config)
+    with warnings.catch_warnings():  # rebuilt without downloads, then filled in
         warnings.simplefilter("ignore", PretrainedFallbackWarning)
-        model = build_model(build_cfg, len(labels), labels=labels)
+        model = build_model(replace(cfg, pretrained=False, weights=None), len(labels), labels=labels)
     try:
         model.load_state_dict(ckpt["model_state"])
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0][:200]
-        raise input_error(path, f"weights do not fit the stored model config ({first})",
-                          "the file is damaged or was edited; re-train") from None
-    model.cfg = cfg
-    model.clip = clip
+        raise input_error(path, f"weights do not fit the stored model config ({first}); {RETRAIN}") from None
+    model.cfg, model.clip = cfg, clip
     model.backbone.init_source = str(ckpt.get("init_source", "checkpoint"))
     model.to(map_location).eval()
     info = {k: v for k, v in ckpt.items() if k not in ("model_state", "train_state")}
     info.update(labels=labels, clip=clip, model_cfg=cfg, path=str(path))
     return model, info
-
-
-def checkpoint_problem(path: str | os.PathLike[str],
-                       data_config: Mapping[str, Any] | None = None) -> str | None:
-    """None if ``path`` holds a checkpoint this version of the package can load, else the
-    one-line reason (missing, unreadable, written by another version, damaged...).  With
-    ``data_config`` (the dataset's settings, :func:`gesture_utils.generation.dataset_config`)
-    a checkpoint trained on data generated with other settings is a problem too.
-    Notebooks 04-06 use it, via :func:`gesture_utils.training.checkpoint_or_train`, to
-    pick notebook 03's model or say why they cannot."""
-    try:
-        _, info = load_checkpoint(path)
-    except GestureError as e:
-        return str(e)
-    if data_config is not None:
-        stored = info.get("dataset_config")
-        if not isinstance(stored, Mapping):
-            return f"{path}: does not record the settings of the data it was trained on (older version?)"
-        older = older_version(stored, data_config)
-        if older:
-            return f"{path}: trained on data from an older version of the package ({older}); retrain it"
-        diff = sorted(k for k in set(stored) | set(data_config) if stored.get(k) != data_config.get(k))
-        if diff:
-            what = ", ".join(f"{k}={stored.get(k)!r} (now {data_config.get(k)!r})" for k in diff[:3])
-            return f"{path}: trained on data generated with other settings: {what}"
-    return None
 
 
 __all__ = [
@@ -920,10 +889,9 @@ __all__ = [
     "ViTTemporal",
     "build_backbone",
     "build_model",
-    "checkpoint_problem",
     "check_model_config",
     "clip_config_for",
-    "config_differences",
+    "stored_config",
     "count_parameters",
     "hub_reachable",
     "load_backbone_weights",

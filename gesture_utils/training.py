@@ -46,7 +46,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from gesture_utils.config import AugmentConfig, ModelConfig, TrainConfig, from_stored, to_dict
+from gesture_utils.config import AugmentConfig, ModelConfig, TrainConfig, to_dict
 from gesture_utils.datasets import (
     ClipCache,
     GestureClipDataset,
@@ -61,11 +61,10 @@ from gesture_utils.generation import TIME_REVERSED, dataset_config
 from gesture_utils.models import (
     ViTTemporal,
     build_model,
-    checkpoint_problem,
-    config_differences,
     load_checkpoint,
     read_checkpoint,
     save_checkpoint,
+    stored_config,
 )
 from gesture_utils.runtime import pick_device, seed_everything
 
@@ -596,23 +595,26 @@ def format_record(record: Mapping[str, Any], epochs: int | None = None) -> str:
 # --------------------------------------------------------------------------- train()
 
 
+def _differences(a: Any, b: Any, allowed: frozenset[str] = frozenset()) -> dict[str, tuple[Any, Any]]:
+    return {f.name: (getattr(a, f.name), getattr(b, f.name)) for f in fields(a)
+            if f.name not in allowed and getattr(a, f.name) != getattr(b, f.name)}
+
+
 def _resume_configs(path: Path, ckpt: Mapping[str, Any], model_cfg: ModelConfig | None,
                     train_cfg: TrainConfig | None) -> tuple[ModelConfig, TrainConfig]:
     if "train_state" not in ckpt or "train_cfg" not in ckpt:
         raise input_error(path, "holds no training state to resume from",
                           "resume from the checkpoint file a `train` run wrote")
-    stored_model = from_stored(ModelConfig, ckpt["model_cfg"])
-    stored_train = from_stored(TrainConfig, ckpt["train_cfg"])
+    stored_model = stored_config(path, ModelConfig, ckpt["model_cfg"])
+    stored_train = stored_config(path, TrainConfig, ckpt["train_cfg"])
     if model_cfg is not None:
-        diff = config_differences(stored_model, model_cfg, ignore=frozenset())
+        diff = _differences(stored_model, model_cfg)
         if diff:
             raise input_error(path, f"cannot resume with a different model config: "
                                     f"{', '.join(f'{k}={v[0]!r} vs {v[1]!r}' for k, v in diff.items())}",
                               "resume without changing the model, or start a new run")
     if train_cfg is not None:
-        allowed = {"device", "num_workers"}
-        diff = {f.name for f in fields(TrainConfig)
-                if f.name not in allowed and getattr(train_cfg, f.name) != getattr(stored_train, f.name)}
+        diff = _differences(train_cfg, stored_train, frozenset({"device", "num_workers"}))
         if diff:
             raise input_error(path, f"cannot resume with a different training recipe: {sorted(diff)}",
                               "resume with the stored settings, or start a new run")
@@ -694,7 +696,7 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
             ckpt = read_checkpoint(out)
             ckpt_metrics = {**ckpt["metrics"], **{k: v for k, v in result.metrics.items()}}
             extras = {k: v for k, v in ckpt.items()
-                      if k not in ("format", "version", "model_state", "model_cfg", "labels",
+                      if k not in ("format", "model_state", "model_cfg", "labels",
                                    "clip", "data_config", "init_source", "metrics", "versions")}
             save_checkpoint(out, result.model, metrics=ckpt_metrics,
                             model_state=ckpt["model_state"], **extras)
@@ -707,6 +709,14 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
     return result
 
 
+def _load_problem(path: Path, data_config: Mapping[str, Any] | None) -> str | None:
+    try:
+        load_checkpoint(path, data_config=data_config)
+    except GestureError as e:
+        return str(e)
+    return None
+
+
 def checkpoint_or_train(candidates: Sequence[str | os.PathLike[str]], stand_in: str | os.PathLike[str],
                         data: str | os.PathLike[str] | Callable[[], str | os.PathLike[str]],
                         model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
@@ -714,8 +724,8 @@ def checkpoint_or_train(candidates: Sequence[str | os.PathLike[str]], stand_in: 
                         data_config: Mapping[str, Any] | None = None) -> Path:
     """A checkpoint to work with, for notebooks that must also run without notebook 03's.
 
-    Returns the first of ``candidates`` (notebook 03's checkpoint first) that this
-    version of the package can load -- and, given ``data_config``
+    Returns the first of ``candidates`` (notebook 03's checkpoint first) that loads
+    -- and, given ``data_config``
     (:func:`~gesture_utils.generation.dataset_config`), that was trained on data
     generated with those settings; says why each present-but-unusable one was skipped.
     Otherwise returns ``stand_in``: reused if usable, else (missing, outdated -- then it
@@ -725,16 +735,15 @@ def checkpoint_or_train(candidates: Sequence[str | os.PathLike[str]], stand_in: 
     """
     candidates = [Path(p) for p in candidates]
     for path in candidates:
-        if not path.exists():
-            continue
-        problem = checkpoint_problem(path, data_config)
-        if problem is None:
-            log(f"using {path}")
-            return path
-        log(f"skipping {problem}")
+        if path.exists():
+            problem = _load_problem(path, data_config)
+            if problem is None:
+                log(f"using {path}")
+                return path
+            log(f"skipping {problem}")
     stand_in = Path(stand_in)
     if stand_in.exists():
-        problem = checkpoint_problem(stand_in, data_config)
+        problem = _load_problem(stand_in, data_config)
         if problem is None:
             log(f"using stand-in {stand_in} (run notebook 03 for the real model)")
             return stand_in
@@ -846,8 +855,8 @@ def _run(args: argparse.Namespace) -> int:
         if "train_cfg" not in ckpt:
             raise input_error(args.resume, "holds no training state to resume from",
                               "resume from a checkpoint written by `gesture-utils train`")
-        model_cfg = replace(from_stored(ModelConfig, ckpt["model_cfg"]), **model_kw)
-        train_cfg = replace(from_stored(TrainConfig, ckpt["train_cfg"]), **train_kw)
+        model_cfg = replace(stored_config(args.resume, ModelConfig, ckpt["model_cfg"]), **model_kw)
+        train_cfg = replace(stored_config(args.resume, TrainConfig, ckpt["train_cfg"]), **train_kw)
         train_cfg = replace(train_cfg, device=args.device)
     else:
         model_cfg = ModelConfig(**model_kw)
