@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import sys
 import uuid
 import warnings
@@ -70,7 +69,6 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import timm
 import torch
@@ -183,26 +181,6 @@ def vit_gesture_small(pretrained: bool = False, **kwargs: Any) -> VisionTransfor
 # --------------------------------------------------------------------------- backbones
 
 
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """True when the Hugging Face hub (timm's weight store) answers a TCP connect.
-
-    Checked before downloading so an offline machine falls back in milliseconds instead
-    of retrying for a minute.  ``HF_HUB_OFFLINE=1`` counts as unreachable.
-    """
-    try:
-        from huggingface_hub import constants
-    except ImportError:  # pragma: no cover - timm depends on huggingface_hub
-        return False
-    if constants.is_offline_mode():
-        return False
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
-
-
 def _create_timm(name: str, **kwargs: Any) -> nn.Module:
     try:
         return timm.create_model(name, **kwargs)
@@ -215,28 +193,16 @@ def _create_timm(name: str, **kwargs: Any) -> nn.Module:
 
 
 def _load_pretrained_or_fallback(name: str, kwargs: dict[str, Any]) -> tuple[nn.Module, str]:
-    """timm's pretrained weights when loadable (also from the local cache when offline),
-    else a random init with a :class:`PretrainedFallbackWarning`."""
-    online = hub_reachable()
-    reason = ""
+    """timm's pretrained weights (download or cache), else a random init with a
+    :class:`PretrainedFallbackWarning`."""
     try:
-        if online:
-            return _create_timm(name, pretrained=True, **kwargs), "pretrained"
-        from huggingface_hub import constants
-
-        saved = constants.HF_HUB_OFFLINE
-        constants.HF_HUB_OFFLINE = True  # cached weights still load; no minute of retries
-        try:
-            return _create_timm(name, pretrained=True, **kwargs), "pretrained (cache)"
-        finally:
-            constants.HF_HUB_OFFLINE = saved
+        return _create_timm(name, pretrained=True, **kwargs), "pretrained"
     except GestureError:
         raise
     except Exception as e:  # noqa: BLE001 - any download/cache failure means "no weights"
         reason = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}" if str(e) else type(e).__name__
-    where = "the weight hub is unreachable (offline?)" if not online else "loading failed"
     warnings.warn(
-        f"pretrained weights for backbone {name!r} could not be loaded ({where}; {reason}). "
+        f"pretrained weights for backbone {name!r} could not be loaded ({reason}). "
         "The backbone starts from RANDOM weights and is trained from scratch. For pretrained "
         "weights run with internet access (e.g. Colab) or pass a local file via "
         "ModelConfig(weights='path/to/weights.safetensors').",
@@ -893,7 +859,6 @@ __all__ = [
     "clip_config_for",
     "stored_config",
     "count_parameters",
-    "hub_reachable",
     "load_backbone_weights",
     "load_checkpoint",
     "read_checkpoint",
