@@ -103,8 +103,7 @@ class ModelConfig:
     image_size: int | None = None  #: override the backbone's input size (None: its default)
     #: frame embedding: "tokens" (all patch tokens after the backbone's final norm,
     #: flattened + Linear: keeps *where* things are) | "cls" (the CLS token, timm's
-    #: default pooling: position must then be learned) | "spatial" (soft-argmax: where
-    #: the salient patches are)
+    #: default pooling: position must then be learned)
     frame_pool: str = "tokens"
     head: str = "transformer"  #: "transformer" (order-aware) | "mean" (the article's baseline)
     num_frames: int = 8  #: T, number of learned temporal positions (= ClipConfig.num_frames)
@@ -113,7 +112,6 @@ class ModelConfig:
     temporal_heads: int = 4
     temporal_mlp_ratio: float = 2.0
     causal: bool = False  #: each time step attends only to the past (streaming-friendly)
-    pool: str = "cls"  #: "cls" (token appended after the frames) | "last" | "mean"
     #: the temporal tokens carry what *changes*: each frame's embedding minus the clip
     #: average (LayerNorm-ed, so small changes are as loud as the scene), plus the
     #: average itself (what stays the same).  The LayerNorm also makes a still clip's
@@ -141,10 +139,6 @@ class ModelConfig:
     #: streams (README, issue 4)
     frame_norm: bool = True
     dropout: float = 0.1  #: in the temporal head
-    #: stochastic depth in the backbone (randomly skipped blocks while training).  0.1
-    #: made no measurable difference to the CPU recipe over 3 seeds (test 0.97 vs 0.98,
-    #: shifted data 0.95 vs 0.95); a common choice for fine-tuning bigger pretrained ViTs
-    drop_path: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -82,8 +82,7 @@ from gesture_utils.config import ClipConfig, ModelConfig, from_dict, to_dict
 from gesture_utils.errors import GestureError, input_error
 
 HEADS: tuple[str, ...] = ("mean", "transformer")
-POOLS: tuple[str, ...] = ("cls", "last", "mean")
-FRAME_POOLS: tuple[str, ...] = ("cls", "tokens", "spatial")
+FRAME_POOLS: tuple[str, ...] = ("cls", "tokens")
 #: ``format`` entry of every checkpoint this module writes.
 CHECKPOINT_FORMAT = "gesture-vit-temporal"
 #: What every refusal of a checkpoint that does not load says to do.
@@ -96,15 +95,12 @@ class PretrainedFallbackWarning(UserWarning):
 
 # --------------------------------------------------------------------------- small ViTs
 
-#: The series' from-scratch ViT configurations (timm ``VisionTransformer`` arguments, plus
-#: ``conv_stem``/``stem_width``/``first_stride`` for :class:`ConvStemPatchEmbed`).
-#: ``vit_gesture_tiny`` is the CPU default: 64 px frames, a 4-layer convolutional stem
-#: down to a 4 x 4 grid of 16 px "patches" (+ CLS), width 128, 3 blocks.
+#: The series' from-scratch ViT (timm ``VisionTransformer`` arguments, plus
+#: ``stem_width`` for :class:`ConvStemPatchEmbed`): 64 px frames, a 4-layer convolutional
+#: stem down to a 4 x 4 grid of 16 px "patches" (+ CLS), width 128, 3 blocks.
 GESTURE_VITS: dict[str, dict[str, Any]] = {
     "vit_gesture_tiny": dict(img_size=64, patch_size=16, embed_dim=128, depth=3, num_heads=4,
-                             mlp_ratio=2.0, conv_stem=True, stem_width=16),
-    "vit_gesture_small": dict(img_size=96, patch_size=16, embed_dim=128, depth=4, num_heads=4,
-                              mlp_ratio=2.0, conv_stem=True, stem_width=24),
+                             mlp_ratio=2.0, stem_width=16),
 }
 
 
@@ -112,8 +108,7 @@ class ConvStemPatchEmbed(PatchEmbed):
     """timm ``PatchEmbed`` whose single ``patch x patch`` convolution is replaced by a
     small convolutional stem: 3x3 stride-2 convolutions (BatchNorm + ReLU, widths
     doubling from ``stem_width``) until the total stride is ``patch_size``, then a 1x1
-    projection to ``embed_dim``.  ``first_stride > 1`` starts with a cheaper
-    ``first_stride x first_stride`` patchify convolution instead of the first 3x3 ones.
+    projection to ``embed_dim``.
 
     It reaches the same ``(H/p) x (W/p)`` token grid as the plain patchify convolution;
     its local, overlapping filters give a ViT trained from scratch on little data the
@@ -123,21 +118,18 @@ class ConvStemPatchEmbed(PatchEmbed):
 
     def __init__(self, img_size: Any = 224, patch_size: Any = 16, in_chans: int = 3,
                  embed_dim: int = 768, bias: bool = True, stem_width: int = 16,
-                 first_stride: int = 1, **kwargs: Any) -> None:
+                 **kwargs: Any) -> None:
         super().__init__(img_size=img_size, patch_size=patch_size, in_chans=in_chans,
                          embed_dim=embed_dim, bias=bias, **kwargs)
         p = self.patch_size[0]
-        n = int(round(math.log2(p / first_stride))) if p >= first_stride else -1
-        if n < 0 or first_stride * 2 ** n != p or self.patch_size[0] != self.patch_size[1]:
-            raise GestureError(f"a conv stem needs a square patch size = first_stride x 2^k, "
-                               f"got patch {patch_size} and first_stride {first_stride}")
-        patchify = first_stride > 1
+        n = int(round(math.log2(p)))
+        if 2 ** n != p or self.patch_size[0] != self.patch_size[1]:
+            raise GestureError(f"a conv stem needs a square power-of-2 patch size, got {patch_size}")
         layers: list[nn.Module] = []
         c = in_chans
-        for i in range(n + int(patchify)):
+        for i in range(n):
             w = min(embed_dim, stem_width * 2 ** i)
-            k, st, pad = (first_stride, first_stride, 0) if (patchify and i == 0) else (3, 2, 1)
-            layers += [nn.Conv2d(c, w, k, stride=st, padding=pad, bias=False), nn.BatchNorm2d(w),
+            layers += [nn.Conv2d(c, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w),
                        nn.ReLU(inplace=True)]
             c = w
         layers.append(nn.Conv2d(c, embed_dim, 1, bias=bias))
@@ -159,9 +151,7 @@ default_cfgs: dict[str, dict[str, Any]] = {
 
 def _create_gesture_vit(name: str, pretrained: bool = False, **kwargs: Any) -> VisionTransformer:
     args = {**GESTURE_VITS[name], **kwargs}
-    stem = {k: args.pop(k) for k in ("stem_width", "first_stride") if k in args}
-    if args.pop("conv_stem", False):
-        args["embed_layer"] = partial(ConvStemPatchEmbed, **stem)
+    args["embed_layer"] = partial(ConvStemPatchEmbed, stem_width=args.pop("stem_width"))
     return build_model_with_cfg(VisionTransformer, name, pretrained,
                                 pretrained_filter_fn=checkpoint_filter_fn, **args)
 
@@ -170,12 +160,6 @@ def _create_gesture_vit(name: str, pretrained: bool = False, **kwargs: Any) -> V
 def vit_gesture_tiny(pretrained: bool = False, **kwargs: Any) -> VisionTransformer:
     """ViT 64 px, conv stem to 16 px patches, width 128, depth 3, 4 heads; from scratch."""
     return _create_gesture_vit("vit_gesture_tiny", pretrained, **kwargs)
-
-
-@register_model
-def vit_gesture_small(pretrained: bool = False, **kwargs: Any) -> VisionTransformer:
-    """ViT 96 px, conv stem to 16 px patches, width 128, depth 4, 4 heads; from scratch."""
-    return _create_gesture_vit("vit_gesture_small", pretrained, **kwargs)
 
 
 # --------------------------------------------------------------------------- backbones
@@ -276,8 +260,7 @@ def load_backbone_weights(backbone: nn.Module, path: str | os.PathLike[str]) -> 
 
 
 def build_backbone(name: str, pretrained: bool = False, weights: str | os.PathLike[str] | None = None,
-                   image_size: int | None = None, drop_path: float = 0.0,
-                   **timm_kwargs: Any) -> nn.Module:
+                   image_size: int | None = None, **timm_kwargs: Any) -> nn.Module:
     """A timm backbone returning one embedding per image: ``(N, C, H, W) -> (N, D)``.
 
     ``num_classes=0`` removes the classifier; for a ViT the embedding is the CLS token
@@ -289,8 +272,6 @@ def build_backbone(name: str, pretrained: bool = False, weights: str | os.PathLi
     kwargs: dict[str, Any] = dict(num_classes=0, **timm_kwargs)
     if image_size is not None:
         kwargs["img_size"] = int(image_size)
-    if drop_path:
-        kwargs["drop_path_rate"] = float(drop_path)
     overlay = kwargs.get("pretrained_cfg_overlay") or {}
     if weights is not None:
         backbone = _create_timm(name, pretrained=False, **kwargs)
@@ -362,7 +343,7 @@ class MeanPoolHead(nn.Module):
 
 class TemporalTransformerHead(nn.Module):
     """Order-aware head: change / motion tokens with learned temporal positions, timm
-    ``Block``s, pooling and a linear classifier.
+    ``Block``s and a linear classifier on a CLS token.
 
     ``(B, T, D_in) -> (B, K)`` for any ``T <= num_frames``.  Token ``t`` is built from the
     frame embeddings ``e``:
@@ -378,32 +359,27 @@ class TemporalTransformerHead(nn.Module):
 
     A learned CLS token is appended *after* the frames (so even a causal mask lets it
     see every frame), then ``depth`` timm Blocks (``causal``: step t attends to steps
-    <= t only), LayerNorm, pooling (``cls``: the CLS output; ``last``: the last frame's
-    output; ``mean``: the average of the frame outputs) and the classifier.  Built from
-    timm's ``Block``/``Attention`` so :func:`gesture_utils.attention.capture_attention`
-    can record its attention maps.
+    <= t only), LayerNorm, and the classifier on the CLS output.  timm's
+    ``Block``/``Attention``, so :func:`gesture_utils.attention.capture_attention` can
+    record its attention maps.
     """
 
     def __init__(self, in_dim: int, num_classes: int, num_frames: int, dim: int | None = None,
                  depth: int = 2, num_heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.1,
-                 causal: bool = False, pool: str = "cls", motion: bool = True,
-                 delta: bool = False, pos_std: float = 0.02) -> None:
+                 causal: bool = False, motion: bool = True, delta: bool = False) -> None:
         super().__init__()
-        if pool not in POOLS:
-            raise GestureError(f"pool must be one of {POOLS}, got {pool!r}")
         dim = int(dim or in_dim)
         if dim % num_heads:
             raise GestureError(f"temporal width {dim} is not divisible by {num_heads} heads")
         self.num_frames = int(num_frames)
         self.causal = bool(causal)
-        self.pool = pool
         self.delta_norm = nn.LayerNorm(in_dim) if delta else None
         self.context = nn.Linear(in_dim, dim) if delta else None
         self.proj = nn.Linear(in_dim, dim) if (dim != in_dim or delta) else nn.Identity()
         self.motion = nn.Linear(in_dim, dim) if motion else None
         self.motion_gain = nn.Parameter(torch.tensor(4.0)) if motion else None
         self.pos_embed = nn.Parameter(torch.zeros(1, num_frames, dim))
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if pool == "cls" else None
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList([
             Block(dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=True, proj_drop=dropout)
@@ -411,13 +387,12 @@ class TemporalTransformerHead(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.head_drop = nn.Dropout(dropout)
         self.fc = nn.Linear(dim, num_classes)
-        n = num_frames + (1 if pool == "cls" else 0)
+        n = num_frames + 1
         self.register_buffer("causal_mask", torch.ones(n, n, dtype=torch.bool).tril(),
                              persistent=False)
         self.apply(_init_linear)
-        trunc_normal_(self.pos_embed, std=pos_std, a=-2 * pos_std, b=2 * pos_std)
-        if self.cls_token is not None:
-            trunc_normal_(self.cls_token, std=0.02)
+        trunc_normal_(self.pos_embed, std=0.02, a=-0.04, b=0.04)
+        trunc_normal_(self.cls_token, std=0.02)
 
     def tokens(self, emb: Tensor) -> Tensor:
         """``(B, T, D_in) -> (B, T, dim)``: frame (+ motion) tokens with positions."""
@@ -440,10 +415,8 @@ class TemporalTransformerHead(nn.Module):
         return x
 
     def encode(self, emb: Tensor) -> Tensor:
-        """``(B, T, D_in) -> (B, T', dim)`` normalised outputs (``T' = T + 1`` with a CLS)."""
-        x = self.tokens(emb)
-        if self.cls_token is not None:
-            x = torch.cat([x, self.cls_token.expand(x.shape[0], -1, -1)], dim=1)
+        """``(B, T, D_in) -> (B, T + 1, dim)`` normalised outputs, the CLS token's last."""
+        x = torch.cat([self.tokens(emb), self.cls_token.expand(emb.shape[0], -1, -1)], dim=1)
         x = self.pos_drop(x)
         n = x.shape[1]
         mask = self.causal_mask[:n, :n] if self.causal else None
@@ -452,9 +425,7 @@ class TemporalTransformerHead(nn.Module):
         return self.norm(x)
 
     def forward(self, emb: Tensor) -> Tensor:
-        x = self.encode(emb)
-        pooled = x.mean(dim=1) if self.pool == "mean" else x[:, -1]
-        return self.fc(self.head_drop(pooled))
+        return self.fc(self.head_drop(self.encode(emb)[:, -1]))
 
 
 # --------------------------------------------------------------------------- the model
@@ -478,41 +449,6 @@ class FlattenTokens(nn.Module):
 
     def forward(self, tokens: Tensor) -> Tensor:
         return self.norm(self.fc(tokens.flatten(1)))
-
-
-class SpatialSoftArgmax(nn.Module):
-    """Frame embedding as *where* salient things are: ``(N, P, D) -> (N, D_out)``.
-
-    ``heads`` learned saliency scores per patch token, a softmax over the patch grid per
-    head, and the expected (x, y) grid coordinate under each softmax (a "spatial
-    soft-argmax", Levine et al., 2016), plus each head's log-sum-exp score ("how sure")
-    and the saliency-weighted token content.  Linear + LayerNorm make the embedding.
-    The temporal head then reads trajectories of coordinates, which is what a swipe is.
-    """
-
-    def __init__(self, grid: tuple[int, int], dim: int, out_dim: int | None = None,
-                 heads: int = 8) -> None:
-        super().__init__()
-        out_dim = int(out_dim or dim)
-        gh, gw = int(grid[0]), int(grid[1])
-        ys, xs = torch.meshgrid(torch.linspace(-1, 1, gh), torch.linspace(-1, 1, gw),
-                                indexing="ij")
-        self.register_buffer("coords", torch.stack([xs, ys], -1).reshape(gh * gw, 2),
-                             persistent=False)
-        self.heads = int(heads)
-        self.score = nn.Linear(dim, heads)
-        self.fc = nn.Linear(heads * 3 + dim, out_dim)
-        self.norm = nn.LayerNorm(out_dim)
-        self.apply(_init_linear)
-
-    def forward(self, tokens: Tensor) -> Tensor:
-        logits = self.score(tokens)  # (N, P, H)
-        attn = logits.softmax(dim=1)
-        xy = torch.einsum("nph,pc->nhc", attn, self.coords.to(attn.dtype))  # (N, H, 2)
-        conf = torch.logsumexp(logits, dim=1)  # (N, H)
-        content = torch.einsum("nph,npd->nd", attn, tokens) / self.heads  # (N, D)
-        feats = torch.cat([xy.flatten(1), conf, content], dim=1)
-        return self.norm(self.fc(feats))
 
 
 class FrameStandardize(nn.Module):
@@ -663,8 +599,6 @@ def check_model_config(cfg: ModelConfig) -> None:
         raise GestureError(f"ModelConfig.head must be one of {HEADS}, got {cfg.head!r}")
     if cfg.frame_pool not in FRAME_POOLS:
         raise GestureError(f"ModelConfig.frame_pool must be one of {FRAME_POOLS}, got {cfg.frame_pool!r}")
-    if cfg.pool not in POOLS:
-        raise GestureError(f"ModelConfig.pool must be one of {POOLS}, got {cfg.pool!r}")
     if cfg.num_frames < 1:
         raise GestureError(f"ModelConfig.num_frames must be >= 1, got {cfg.num_frames}")
     if cfg.head == "transformer" and cfg.temporal_depth < 1:
@@ -683,7 +617,7 @@ def build_model(model_cfg: ModelConfig, num_classes: int, labels: Sequence[str] 
         raise GestureError(f"{len(labels)} labels for {num_classes} classes")
     backbone = build_backbone(model_cfg.backbone, pretrained=model_cfg.pretrained,
                               weights=model_cfg.weights, image_size=model_cfg.image_size,
-                              drop_path=model_cfg.drop_path, **timm_kwargs)
+                              **timm_kwargs)
     dim = int(backbone.num_features)
     frame_pool = None
     if model_cfg.frame_pool == "tokens":
@@ -692,12 +626,6 @@ def build_model(model_cfg: ModelConfig, num_classes: int, labels: Sequence[str] 
             raise GestureError(f"frame_pool='tokens' needs a ViT with patch tokens; "
                                f"{model_cfg.backbone!r} has none (use frame_pool='cls')")
         frame_pool = FlattenTokens(int(n_tokens), dim)
-    elif model_cfg.frame_pool == "spatial":
-        grid = getattr(getattr(backbone, "patch_embed", None), "grid_size", None)
-        if grid is None or not hasattr(backbone, "forward_features"):
-            raise GestureError(f"frame_pool='spatial' needs a ViT with a patch grid; "
-                               f"{model_cfg.backbone!r} has none (use frame_pool='cls')")
-        frame_pool = SpatialSoftArgmax(tuple(grid), dim)
     head: nn.Module
     if model_cfg.head == "mean":
         head = MeanPoolHead(dim, num_classes, dropout=model_cfg.dropout)
@@ -706,7 +634,7 @@ def build_model(model_cfg: ModelConfig, num_classes: int, labels: Sequence[str] 
             dim, num_classes, model_cfg.num_frames, dim=model_cfg.temporal_dim,
             depth=model_cfg.temporal_depth, num_heads=model_cfg.temporal_heads,
             mlp_ratio=model_cfg.temporal_mlp_ratio, dropout=model_cfg.dropout,
-            causal=model_cfg.causal, pool=model_cfg.pool, motion=model_cfg.motion_tokens,
+            causal=model_cfg.causal, motion=model_cfg.motion_tokens,
             delta=model_cfg.temporal_delta)
     return ViTTemporal(backbone, head, model_cfg, labels, frame_pool=frame_pool)
 
@@ -848,7 +776,6 @@ __all__ = [
     "FrameStandardize",
     "GESTURE_VITS",
     "HEADS",
-    "POOLS",
     "MeanPoolHead",
     "PretrainedFallbackWarning",
     "TemporalTransformerHead",
