@@ -33,7 +33,7 @@ import argparse
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -333,8 +333,9 @@ def _hand_step(model: ViTTemporal, x: Tensor, hand: Tensor) -> tuple[Tensor, Ten
     return model.classify_embeddings(emb), aux + hand_loss(model.hand_probe(emb).float(), hand)
 
 
-def _forward(model: ViTTemporal, x: Tensor, embeddings: bool) -> Tensor:
-    return model.classify_embeddings(x) if embeddings else model(x)
+def _forward(model: ViTTemporal, x: Tensor) -> Tensor:
+    """Logits of clips ``(B, T, C, H, W)`` or of frame embeddings ``(B, T, D)``."""
+    return model.classify_embeddings(x) if x.ndim == 3 else model(x)
 
 
 @torch.no_grad()
@@ -346,13 +347,12 @@ def evaluate(model: ViTTemporal, data: Dataset | EmbeddingSet, device: str = "cp
     arrays and ``probs`` ``(N, K)``.
     """
     model.eval()
-    embeddings = isinstance(data, EmbeddingSet)
     dtype = amp_dtype(device, amp)
     ys, logits_all = [], []
     for batch in _batches(data, batch_size, shuffle=False, seed=0, epoch=0):
         x, y = batch[0], batch[1]  # a dataset with_hand also yields hand targets
         with _autocast(device, dtype):
-            logits = _forward(model, x.to(device), embeddings)
+            logits = _forward(model, x.to(device))
         logits_all.append(logits.float().cpu())
         ys.append(y.cpu())
     if not ys:
@@ -410,7 +410,85 @@ def pair_accuracy(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str],
     return float((y_pred[mask] == y_true[mask]).mean()) if mask.any() else float("nan")
 
 
-# --------------------------------------------------------------------------- the loop
+# --------------------------------------------------------------------------- one epoch
+
+
+def _train_step(model: ViTTemporal, x: Tensor, y: Tensor, hand: Tensor | None,
+                optimizer: torch.optim.Optimizer, scheduler: Any, cfg: TrainConfig,
+                scaler: torch.amp.GradScaler, dtype: torch.dtype | None) -> Tensor:
+    """One optimiser step on one batch; returns its logits."""
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    with _autocast(str(x.device), dtype):
+        if hand is not None:
+            logits, aux = _hand_step(model, x, hand.to(x.device))
+            loss = criterion(logits.float(), y) + cfg.hand_weight * aux
+        else:
+            logits = _forward(model, x)
+            loss = criterion(logits.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if cfg.grad_clip > 0:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    if scheduler is not None:
+        scheduler.step()
+    return logits
+
+
+def train_one_epoch(model: ViTTemporal, batches: Iterable[Sequence[Tensor]],
+                    optimizer: torch.optim.Optimizer, scheduler: Any = None,
+                    cfg: TrainConfig | None = None, *, scaler: torch.amp.GradScaler | None = None,
+                    augment: Callable[..., tuple] | None = None,
+                    hand: bool = False) -> dict[str, float]:
+    """One pass over ``batches`` (``(x, y)`` or ``(x, y, hand targets)``: clips
+    ``(B, T, C, H, W)`` or embeddings ``(B, T, D)``), one optimiser (and scheduler) step
+    per batch, on the device of the model's weights.
+
+    Per step: cross-entropy with ``cfg.label_smoothing`` (plus ``cfg.hand_weight`` x the
+    hand loss when ``hand`` and the batch has hand targets), backward, gradient-norm
+    clipping at ``cfg.grad_clip``, step.  ``augment(x, y, hand) -> (x, y, hand)`` changes
+    each batch first.  Returns the epoch's mean plain cross-entropy ``loss`` and ``acc``
+    (the history's ``train_loss`` / ``train_acc``).
+    """
+    cfg = cfg or TrainConfig()
+    dtype = amp_dtype(str(next(model.parameters()).device), cfg.amp)
+    if scaler is None:
+        scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    device = next(model.parameters()).device
+    model.train()
+    n_seen, loss_sum, correct = 0, 0.0, 0
+    for batch in batches:
+        x, y = batch[0], batch[1]
+        target = batch[2] if hand and len(batch) > 2 else None
+        if augment is not None:
+            x, y, target = augment(x, y, target)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        logits = _train_step(model, x, y, target, optimizer, scheduler, cfg, scaler, dtype)
+        with torch.no_grad():
+            loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
+            correct += int((logits.argmax(1) == y).sum())
+            n_seen += int(y.numel())
+    if not n_seen:
+        raise GestureError("train_one_epoch got no batches")
+    return {"loss": loss_sum / n_seen, "acc": correct / n_seen}
+
+
+def _augmenter(model: ViTTemporal, cfg: TrainConfig, epoch: int) -> Callable[..., tuple]:
+    """The clip augmentation of one epoch (time reversal, colours), seeded by it."""
+    g = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch) + 1)
+    reverse_map = reverse_label_map(list(model.labels))
+
+    def augment(x: Tensor, y: Tensor, hand: Tensor | None) -> tuple:
+        out = augment_batch(x, y, g, reverse_map, cfg.time_reverse_p, cfg.color_aug,
+                            model.clip.mean, model.clip.std, hand=hand)
+        return out[0], out[1], (out[2] if hand is not None else None)
+
+    return augment
+
+
+# --------------------------------------------------------------------------- fit
 
 
 @dataclass
@@ -429,8 +507,74 @@ def _score(record: Mapping[str, Any]) -> tuple[float, float]:
     return (record["val_acc"], -record["val_loss"])
 
 
-def _is_better(record: Mapping[str, Any], best: tuple[float, float] | None) -> bool:
-    return best is None or _score(record) > tuple(best)
+@dataclass
+class _Run:
+    """Where a :func:`fit` stands: its history and best epoch so far (what resumes it)."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_state: dict[str, Tensor] | None = None
+    best_score: tuple[float, float] | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+
+    def add(self, record: dict[str, Any], model: nn.Module) -> None:
+        """Append an epoch's record; keep the weights if it is the best so far."""
+        self.history.append(record)
+        if self.best_score is None or _score(record) > tuple(self.best_score):
+            self.best_score, self.best_epoch, self.bad_epochs = _score(record), record["epoch"], 0
+            self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        else:
+            self.bad_epochs += 1
+
+
+def _resume(state: Mapping[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
+            scheduler: Any, scaler: torch.amp.GradScaler) -> _Run:
+    model.load_state_dict(state["model_state"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    best = tuple(state["best_score"]) if state.get("best_score") else None
+    return _Run([dict(r) for r in state["history"]], state.get("best_state"), best,
+                int(state["best_epoch"]), int(state["bad_epochs"]))
+
+
+def _save_epoch(path: str | os.PathLike[str], model: ViTTemporal, cfg: TrainConfig, run: _Run,
+                optimizer: torch.optim.Optimizer, scheduler: Any, scaler: torch.amp.GradScaler,
+                finished: bool, extra: Mapping[str, Any] | None) -> None:
+    """The best weights so far, plus everything needed to resume after this epoch."""
+    state = {"epoch": run.history[-1]["epoch"], "model_state": model.state_dict(),
+             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+             "history": run.history, "best_state": None, "best_score": list(run.best_score),
+             "best_epoch": run.best_epoch, "bad_epochs": run.bad_epochs, "finished": finished}
+    save_checkpoint(path, model, metrics=_best_metrics(run.history, run.best_epoch),
+                    model_state=run.best_state, train_state=state, train_cfg=to_dict(cfg),
+                    history=run.history, epoch=run.best_epoch, selection_split="val",
+                    **dict(extra or {}))
+
+
+def _prepare(model: ViTTemporal, train_data: Any, val_data: Any, cfg: TrainConfig,
+             quiet: bool) -> bool:
+    """Check the data, move and (maybe) freeze the model; True when the hand loss trains."""
+    embeddings = isinstance(train_data, EmbeddingSet)
+    if embeddings != isinstance(val_data, EmbeddingSet):
+        raise GestureError("train_data and val_data must both be datasets or both embeddings")
+    if len(train_data) == 0 or len(val_data) == 0:
+        raise GestureError(f"need training and validation clips, got {len(train_data)} and "
+                           f"{len(val_data)}")
+    model.to(cfg.device or pick_device())
+    if embeddings or cfg.freeze_backbone:
+        model.freeze_backbone(True)
+    trains_backbone = not (embeddings or cfg.freeze_backbone)
+    wants_hand = cfg.hand_weight > 0 and trains_backbone and getattr(train_data, "with_hand", False)
+    if cfg.hand_weight > 0 and trains_backbone and not wants_hand and not quiet:
+        tqdm.write("no per-frame hand loss in this run (hand_weight): this dataset gives no "
+                   "hand positions (generated clips do, with "
+                   "GestureClipDataset(with_hand=True))")
+    if wants_hand:  # the hand loss trains the model's own probe (and hand map)
+        model.hand_probe.trained.fill_(True)
+    return bool(wants_hand)
 
 
 def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Dataset | EmbeddingSet,
@@ -438,139 +582,59 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
         resume_state: Mapping[str, Any] | None = None, quiet: bool = False,
         on_epoch_end: EpochCallback | None = None,
         checkpoint_extra: Mapping[str, Any] | None = None) -> TrainResult:
-    """Train ``model`` on ``train_data``, select on ``val_data``; see the module docstring.
+    """Train ``model`` on ``train_data``, select on ``val_data``: :func:`train_one_epoch`
+    and :func:`evaluate` per epoch, keeping the best epoch, with early stopping.
 
     ``train_data``/``val_data``: clip datasets ``(T, C, H, W)`` items, or
     :class:`EmbeddingSet` s (then only the head trains).  ``checkpoint``: file written
     after every epoch (best weights + resume state).  ``resume_state``: the
-    ``train_state`` entry of such a checkpoint.  ``on_epoch_end(record, model)`` returning True
-    stops training (as an interruption would: the run can be resumed).
+    ``train_state`` entry of such a checkpoint.  ``on_epoch_end(record, model)`` returning
+    True stops training (as an interruption would: the run can be resumed).
     """
     cfg = cfg or TrainConfig()
     device = cfg.device or pick_device()
-    embeddings = isinstance(train_data, EmbeddingSet)
-    if embeddings != isinstance(val_data, EmbeddingSet):
-        raise GestureError("train_data and val_data must both be datasets or both embeddings")
-    if len(train_data) == 0 or len(val_data) == 0:
-        raise GestureError(f"need training and validation clips, got {len(train_data)} and "
-                           f"{len(val_data)}")
-    model.to(device)
-    if embeddings or cfg.freeze_backbone:
-        model.freeze_backbone(True)
-    dtype = amp_dtype(device, cfg.amp)
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
-    steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
-    trains_backbone = not (embeddings or cfg.freeze_backbone)
-    wants_probe = cfg.hand_weight > 0 and trains_backbone and getattr(train_data, "with_hand", False)
-    if cfg.hand_weight > 0 and trains_backbone and not wants_probe and not quiet:
-        tqdm.write("no per-frame hand loss in this run (hand_weight): this dataset gives no "
-                   "hand positions (generated clips do, with "
-                   "GestureClipDataset(with_hand=True))")
-    if wants_probe:  # the hand loss trains the model's own probe (and hand map)
-        model.hand_probe.trained.fill_(True)
+    hand = _prepare(model, train_data, val_data, cfg, quiet)
+    steps = math.ceil(len(train_data) / cfg.batch_size)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype(device, cfg.amp) == torch.float16)
     optimizer = make_optimizer(model, cfg)
-    scheduler = make_scheduler(optimizer, cfg, steps_per_epoch)
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    clip_aug = (not embeddings and cfg.augment and (cfg.time_reverse_p > 0 or cfg.color_aug))
-    reverse_map = reverse_label_map(list(model.labels))
-
-    history: list[dict[str, Any]] = []
-    best_state: dict[str, Tensor] | None = None
-    best_score: tuple[float, float] | None = None
-    best_epoch, bad_epochs, start = 0, 0, 0
-    if resume_state is not None:
-        model.load_state_dict(resume_state["model_state"])
-        optimizer.load_state_dict(resume_state["optimizer"])
-        scheduler.load_state_dict(resume_state["scheduler"])
-        if resume_state.get("scaler"):
-            scaler.load_state_dict(resume_state["scaler"])
-        history = [dict(r) for r in resume_state["history"]]
-        best_state = resume_state.get("best_state")
-        best_score = tuple(resume_state["best_score"]) if resume_state.get("best_score") else None
-        best_epoch = int(resume_state["best_epoch"])
-        bad_epochs = int(resume_state["bad_epochs"])
-        start = int(resume_state["epoch"])
-
-    stopped_early = False
-    epochs = tqdm(range(start, cfg.epochs), desc="epochs", disable=quiet, initial=start,
-                  total=cfg.epochs)
+    scheduler = make_scheduler(optimizer, cfg, steps)
+    run = _Run() if resume_state is None else _resume(resume_state, model, optimizer, scheduler, scaler)
+    clip_aug = (not isinstance(train_data, EmbeddingSet) and cfg.augment
+                and (cfg.time_reverse_p > 0 or cfg.color_aug))
+    start, stopped_early = (run.history[-1]["epoch"] if run.history else 0), False
+    epochs = tqdm(range(start, cfg.epochs), desc="epochs", disable=quiet, initial=start, total=cfg.epochs)
     for epoch in epochs:
         t0 = time.perf_counter()
         torch.manual_seed(_epoch_seed(cfg.seed, epoch))  # dropout etc.
-        model.train()
-        n_seen, loss_sum, correct = 0, 0.0, 0
-        batches = _batches(train_data, cfg.batch_size, True, cfg.seed, epoch, cfg.num_workers)
-        g_aug = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch) + 1)
-        for batch in tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}", leave=False,
-                          disable=quiet):
-            x, y = batch[0], batch[1]
-            hand = batch[2] if wants_probe and len(batch) > 2 else None
-            if clip_aug:
-                out = augment_batch(x, y, g_aug, reverse_map, cfg.time_reverse_p, cfg.color_aug,
-                                    model.clip.mean, model.clip.std, hand=hand)
-                x, y = out[0], out[1]
-                hand = out[2] if hand is not None else None
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with _autocast(device, dtype):
-                if hand is not None:
-                    logits, aux = _hand_step(model, x, hand.to(device))
-                    loss = criterion(logits.float(), y) + cfg.hand_weight * aux
-                else:
-                    logits = _forward(model, x, embeddings)
-                    loss = criterion(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            with torch.no_grad():
-                loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
-                correct += int((logits.argmax(1) == y).sum())
-                n_seen += int(y.numel())
+        batches = tqdm(_batches(train_data, cfg.batch_size, True, cfg.seed, epoch, cfg.num_workers),
+                       total=steps, desc=f"epoch {epoch + 1}", leave=False, disable=quiet)
+        stats = train_one_epoch(model, batches, optimizer, scheduler, cfg, scaler=scaler, hand=hand,
+                                augment=_augmenter(model, cfg, epoch) if clip_aug else None)
         train_seconds = time.perf_counter() - t0
         val = evaluate(model, val_data, device, batch_size=max(cfg.batch_size, 32), amp=cfg.amp)
-        record = {"epoch": epoch + 1, "train_loss": loss_sum / n_seen, "train_acc": correct / n_seen,
+        record = {"epoch": epoch + 1, "train_loss": stats["loss"], "train_acc": stats["acc"],
                   "val_loss": val["loss"], "val_acc": val["acc"],
                   "lr": float(optimizer.param_groups[-1]["lr"]),
                   "seconds": time.perf_counter() - t0, "train_seconds": train_seconds}
-        history.append(record)
-        if _is_better(record, best_score):
-            best_score, best_epoch, bad_epochs = _score(record), epoch + 1, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        else:
-            bad_epochs += 1
-        stop = cfg.patience > 0 and bad_epochs >= cfg.patience
+        run.add(record, model)
+        stopped_early = cfg.patience > 0 and run.bad_epochs >= cfg.patience
         if not quiet:
             epochs.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{record['val_acc']:.3f}")
             tqdm.write(format_record(record, cfg.epochs))
         if checkpoint is not None:
-            state = {"epoch": epoch + 1, "model_state": model.state_dict(),
-                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-                     "history": history, "best_state": None, "best_score": list(best_score),
-                     "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-                     "finished": bool(stop or epoch + 1 == cfg.epochs)}
-            save_checkpoint(checkpoint, model, metrics=_best_metrics(history, best_epoch),
-                            model_state=best_state, train_state=state, train_cfg=to_dict(cfg),
-                            history=history, epoch=best_epoch, selection_split="val",
-                            **dict(checkpoint_extra or {}))
-        if stop:
-            stopped_early = True
-            if not quiet:
-                tqdm.write(f"early stop: no better val score for {cfg.patience} epochs "
-                           f"(best epoch {best_epoch})")
-            break
-        if on_epoch_end is not None and on_epoch_end(record, model):
+            _save_epoch(checkpoint, model, cfg, run, optimizer, scheduler, scaler,
+                        stopped_early or epoch + 1 == cfg.epochs, checkpoint_extra)
+        if stopped_early and not quiet:
+            tqdm.write(f"early stop: no better val score for {cfg.patience} epochs "
+                       f"(best epoch {run.best_epoch})")
+        if stopped_early or (on_epoch_end is not None and on_epoch_end(record, model)):
             break
     epochs.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if run.best_state is not None:
+        model.load_state_dict(run.best_state)
     model.eval()
-    return TrainResult(model=model, history=history, best_epoch=best_epoch,
-                       metrics=_best_metrics(history, best_epoch),
+    return TrainResult(model=model, history=run.history, best_epoch=run.best_epoch,
+                       metrics=_best_metrics(run.history, run.best_epoch),
                        checkpoint=Path(checkpoint) if checkpoint is not None else None,
                        stopped_early=stopped_early)
 
@@ -622,84 +686,96 @@ def _resume_configs(path: Path, ckpt: Mapping[str, Any], model_cfg: ModelConfig 
     return stored_model, stored_train
 
 
-def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
-          model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
-          resume: str | os.PathLike[str] | None = None, quiet: bool = False,
-          cache: ClipCache | None = None, on_epoch_end: EpochCallback | None = None,
-          evaluate_test: bool = True, augment: AugmentConfig | None = None) -> TrainResult:
-    """Train a :class:`ViTTemporal` on the dataset folder ``data`` (notebook 03, CLI).
+def _from_resume(path: Path, model_cfg: ModelConfig | None, train_cfg: TrainConfig | None
+                 ) -> tuple[ModelConfig, TrainConfig, dict[str, Any], list[str]]:
+    """The configs, resume state and labels of the interrupted run saved at ``path``."""
+    ckpt = read_checkpoint(path)
+    model_cfg, train_cfg = _resume_configs(path, ckpt, model_cfg, train_cfg)
+    state = dict(ckpt["train_state"], best_state=ckpt["model_state"])
+    return model_cfg, train_cfg, state, list(ckpt["labels"])
 
-    Builds the model (its backbone decides image size and normalisation), the
-    train/val/test datasets with that :class:`ClipConfig`, trains with :func:`fit`
-    (checkpointing to ``out`` after every epoch), reloads the best epoch and scores it
-    on the test split (``metrics['test_acc']``, ``['test_per_class']``).
 
-    ``resume``: a checkpoint written by an interrupted run; its model and training
-    configs are used (passing different ones is refused) and training continues after
-    its last finished epoch.  ``cache``: a :class:`ClipCache` shared between runs on the
-    same data (decode once).  ``augment``: override the default :class:`AugmentConfig`.
-    """
-    root = Path(data)
-    resume_state = None
-    if resume is not None:
-        resume = Path(resume)
-        ckpt = read_checkpoint(resume)
-        model_cfg, train_cfg = _resume_configs(resume, ckpt, model_cfg, train_cfg)
-        resume_state = dict(ckpt["train_state"])
-        resume_state["best_state"] = ckpt["model_state"]
-        if out is None:
-            out = resume
-    model_cfg = model_cfg or ModelConfig()
-    train_cfg = train_cfg or TrainConfig()
-    device = train_cfg.device or pick_device()
-    train_cfg = replace(train_cfg, device=device)
-    seed_everything(train_cfg.seed)
-    labels = read_labels(root)
-    if resume is not None and list(ckpt["labels"]) != list(labels):
-        raise input_error(resume, f"was trained for labels {list(ckpt['labels'])}, but {root} has "
-                                  f"{labels}", "resume on the same dataset")
-    model = build_model(model_cfg, len(labels), labels=labels)
-    aug: bool | AugmentConfig = (augment or AugmentConfig()) if train_cfg.augment else False
+def _datasets(root: Path, model: ViTTemporal, cfg: TrainConfig, augment: AugmentConfig | None,
+              cache: ClipCache | None, quiet: bool) -> tuple[dict[str, GestureClipDataset], float]:
+    """The train/val/test datasets for ``model``, decoded; and the seconds decoding took."""
+    aug: bool | AugmentConfig = (augment or AugmentConfig()) if cfg.augment else False
     sets = build_datasets(root, clip=model.clip, augment=aug, cache=cache or ClipCache(),
-                          seed=train_cfg.seed)
+                          seed=cfg.seed)
     if not quiet:
         print(f"{root.name}: {len(sets['train'])} train / {len(sets['val'])} val / "
-              f"{len(sets['test'])} test clips · {len(labels)} classes · "
-              f"{model_cfg.backbone} ({model.init_source}) + {model_cfg.head} head · "
-              f"{device_summary(device, amp_dtype(device, train_cfg.amp))}")
-    if train_cfg.hand_weight > 0 and not train_cfg.freeze_backbone:
+              f"{len(sets['test'])} test clips · {len(model.labels)} classes · "
+              f"{model.cfg.backbone} ({model.init_source}) + {model.cfg.head} head · "
+              f"{device_summary(cfg.device, amp_dtype(cfg.device, cfg.amp))}")
+    if cfg.hand_weight > 0 and not cfg.freeze_backbone:
         # clips whose manifest does not say where the hand is: fit() trains without the
         # hand loss and says so
         sets["train"].with_hand = sets["train"].has_hand_targets
     t0 = time.perf_counter()
     for ds in sets.values():
         ds.preload(progress=not quiet)
-    decode_seconds = time.perf_counter() - t0
+    return sets, time.perf_counter() - t0
+
+
+def _score_test(result: TrainResult, test_set: Dataset, cfg: TrainConfig,
+                out: str | os.PathLike[str] | None) -> None:
+    """Score the kept model on the test split, into ``result.metrics`` and the checkpoint."""
+    labels = list(result.model.labels)
+    test = evaluate(result.model, test_set, cfg.device, amp=cfg.amp)
+    result.metrics.update(
+        test_acc=test["acc"], test_loss=test["loss"],
+        test_per_class=per_class_accuracy(test["y_true"], test["y_pred"], labels),
+        test_errors=error_pairs(test["y_true"], test["y_pred"], labels))
+    if out is not None:
+        ckpt = read_checkpoint(out)
+        extras = {k: v for k, v in ckpt.items()
+                  if k not in ("format", "model_state", "model_cfg", "labels", "clip",
+                               "data_config", "init_source", "metrics", "versions")}
+        save_checkpoint(out, result.model, metrics={**ckpt["metrics"], **result.metrics},
+                        model_state=ckpt["model_state"], **extras)
+
+
+def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
+          model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
+          resume: str | os.PathLike[str] | None = None, quiet: bool = False,
+          cache: ClipCache | None = None, on_epoch_end: EpochCallback | None = None,
+          evaluate_test: bool = True, augment: AugmentConfig | None = None) -> TrainResult:
+    """Train a :class:`ViTTemporal` on the dataset folder ``data`` (notebook 03, CLI):
+    build the model (its backbone decides image size and normalisation) and the datasets,
+    :func:`fit` (checkpointing to ``out`` after every epoch), score the kept epoch on the
+    test split (``metrics['test_acc']``, ``['test_per_class']``).
+
+    ``resume``: a checkpoint of an interrupted run; its configs are used (different ones
+    are refused) and training continues after its last finished epoch.  ``cache``: a
+    :class:`ClipCache` shared between runs.  ``augment``: instead of :class:`AugmentConfig`.
+    """
+    root, resume_state, stored_labels = Path(data), None, None
+    if resume is not None:
+        resume = Path(resume)
+        model_cfg, train_cfg, resume_state, stored_labels = _from_resume(resume, model_cfg, train_cfg)
+        out = resume if out is None else out
+    model_cfg = model_cfg or ModelConfig()
+    train_cfg = train_cfg or TrainConfig()
+    train_cfg = replace(train_cfg, device=train_cfg.device or pick_device())
+    seed_everything(train_cfg.seed)
+    labels = read_labels(root)
+    if stored_labels is not None and stored_labels != list(labels):
+        raise input_error(resume, f"was trained for labels {stored_labels}, but {root} has "
+                                  f"{labels}", "resume on the same dataset")
+    model = build_model(model_cfg, len(labels), labels=labels)
+    sets, decode_seconds = _datasets(root, model, train_cfg, augment, cache, quiet)
     train_data: Dataset | EmbeddingSet = sets["train"]
     val_data: Dataset | EmbeddingSet = sets["val"]
     if train_cfg.freeze_backbone:
-        model.to(device)
-        train_data = encode_dataset(model, sets["train"], device, progress=not quiet)
-        val_data = encode_dataset(model, sets["val"], device, views=["none"], progress=not quiet)
+        model.to(train_cfg.device)
+        train_data = encode_dataset(model, sets["train"], train_cfg.device, progress=not quiet)
+        val_data = encode_dataset(model, sets["val"], train_cfg.device, views=["none"],
+                                  progress=not quiet)
     result = fit(model, train_data, val_data, train_cfg, checkpoint=out, resume_state=resume_state,
                  quiet=quiet, on_epoch_end=on_epoch_end,
-                 checkpoint_extra={"dataset": str(root.name),
-                                   "dataset_config": dataset_config(root)})
+                 checkpoint_extra={"dataset": str(root.name), "dataset_config": dataset_config(root)})
     result.metrics["decode_seconds"] = decode_seconds
     if evaluate_test and len(sets["test"]):
-        test = evaluate(result.model, sets["test"], device, amp=train_cfg.amp)
-        result.metrics.update(
-            test_acc=test["acc"], test_loss=test["loss"],
-            test_per_class=per_class_accuracy(test["y_true"], test["y_pred"], labels),
-            test_errors=error_pairs(test["y_true"], test["y_pred"], labels))
-        if out is not None:  # add the test score to the saved checkpoint
-            ckpt = read_checkpoint(out)
-            ckpt_metrics = {**ckpt["metrics"], **{k: v for k, v in result.metrics.items()}}
-            extras = {k: v for k, v in ckpt.items()
-                      if k not in ("format", "model_state", "model_cfg", "labels",
-                                   "clip", "data_config", "init_source", "metrics", "versions")}
-            save_checkpoint(out, result.model, metrics=ckpt_metrics,
-                            model_state=ckpt["model_state"], **extras)
+        _score_test(result, sets["test"], train_cfg, out)
     if not quiet:
         m = result.metrics
         test_txt = f" · test acc {m['test_acc']:.3f}" if "test_acc" in m else ""
@@ -896,4 +972,5 @@ __all__ = [
     "plot_history",
     "reverse_label_map",
     "train",
+    "train_one_epoch",
 ]

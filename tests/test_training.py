@@ -31,11 +31,14 @@ from gesture_utils.training import (
     hand_loss,
     hand_map_loss,
     lr_factor,
+    make_optimizer,
+    make_scheduler,
     pair_accuracy,
     plot_history,
     reverse_label_map,
     score_folder,
     train,
+    train_one_epoch,
 )
 from gesture_utils.video import sample_indices
 
@@ -78,6 +81,44 @@ def test_a_tiny_model_overfits_a_handful_of_clips(tiny_dataset, cache):
     assert last["train_acc"] == 1.0 and last["val_acc"] == 1.0
     assert last["train_loss"] < 0.1, last
     assert result.history[0]["train_loss"] > 1.0  # it started near chance (ln 6 = 1.79)
+
+
+def test_train_one_epoch_is_the_plain_loop_a_notebook_writes():
+    """One epoch of train_one_epoch = the textbook loop written out: same seed, same
+    batches -> the same mean loss and the same weights."""
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataset(torch.randn(12, T, 3, S, S, generator=g), torch.arange(12) % 3)
+    cfg = replace(RECIPE, epochs=1, batch_size=4)
+    runs = []
+    for inline in (False, True):
+        torch.manual_seed(0)
+        model = build_model(MODEL, 3, labels=["swipe_left", "swipe_right", "stop"])
+        before = [p.detach().clone() for p in model.parameters()]
+        optimizer = make_optimizer(model, cfg)
+        scheduler = make_scheduler(optimizer, cfg, steps_per_epoch=3)
+        loader = torch.utils.data.DataLoader(data, batch_size=4, shuffle=True,
+                                             generator=torch.Generator().manual_seed(1))
+        if not inline:
+            loss = train_one_epoch(model, loader, optimizer, scheduler, cfg)["loss"]
+        else:
+            criterion = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+            model.train()
+            total, n = 0.0, 0
+            for x, y in loader:
+                logits = model(x)
+                optimizer.zero_grad()
+                criterion(logits, y).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                total += torch.nn.functional.cross_entropy(logits, y, reduction="sum").item()
+                n += len(y)
+            loss = total / n
+        runs.append((loss, [p.detach().clone() for p in model.parameters()]))
+    (loss_a, params_a), (loss_b, params_b) = runs
+    assert loss_a == pytest.approx(loss_b, rel=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(params_a, params_b, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(params_a, before, strict=True))  # it trained
 
 
 def test_clips_without_hand_positions_train_without_the_hand_loss_and_say_so(capsys):
