@@ -310,7 +310,7 @@ def test_weights_of_another_architecture_are_refused(tmp_path):
 def test_checkpoint_round_trip(tmp_path):
     model = _model(seed=4)
     path = save_checkpoint(tmp_path / "ckpt.pt", model, metrics={"val_acc": 0.5}, history=[])
-    assert not list(tmp_path.glob(".*tmp"))  # atomic write leaves no temp file
+    assert not list(tmp_path.glob(".*.tmp*"))  # atomic write leaves no temp file
     loaded, info = load_checkpoint(path, expected_labels=LABELS)
     x = _clip()
     with torch.no_grad():
