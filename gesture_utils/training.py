@@ -1,30 +1,15 @@
-"""Training loop, evaluation, checkpoints and resume for the gesture model (notebook 03,
-``gesture-utils train``).
+"""Training for the gesture model (notebook 03, ``gesture-utils train``).
 
-One recipe for every device:
-
-* device auto-selection (cuda, mps, cpu); on CUDA mixed precision (bf16 where
-  supported, else fp16 with a ``GradScaler``); on a CPU PyTorch's own thread count
-  (never forced to one);
-* AdamW (no weight decay on norms, biases, position embeddings and tokens), linear
-  warm-up then cosine decay per step, label smoothing, gradient-norm clipping;
-* model selection and early stopping on the validation split (best accuracy, ties
-  broken by lower loss); the test split is only scored at the end;
-* direction-aware augmentation from :mod:`gesture_utils.datasets` on the training clips;
-* ``hand_weight > 0`` (default 1): an auxiliary per-frame "is the hand in view, and
-  where" loss, on the frame embeddings (the model's :class:`~gesture_utils.models.HandProbe`) and on every
-  patch token (its hand map, :func:`hand_map_loss`); generated data only: clips whose
-  manifest does not say where the hand is are left out of it;
-* ``freeze_backbone=True``: every clip is encoded once (plus its flipped views when
-  augmenting) and only the temporal head trains on the cached frame embeddings;
-* a checkpoint written atomically after every epoch (best weights + everything needed
-  to resume); ``resume=`` continues an interrupted run and reproduces an uninterrupted
-  one exactly on a CPU, because every epoch's randomness is a function of
-  ``(seed, epoch)``.
-
-History is a list of per-epoch dicts (``epoch, train_loss, train_acc, val_loss, val_acc,
-lr, seconds``); losses are plain cross-entropy (label smoothing is only in the
-objective), so a perfect fit shows a loss near 0.
+:func:`train_one_epoch` is one pass of the textbook loop; :func:`fit` runs it once per
+epoch, scores the validation split (:func:`evaluate`), keeps the best epoch (accuracy,
+ties broken by lower loss), stops early and writes a checkpoint after every epoch;
+:func:`train` builds the model and datasets around it and scores the test split at the
+end.  The recipe: AdamW (no weight decay on norms, biases, positions and tokens), linear
+warm-up then cosine decay per step, label smoothing, gradient clipping, mixed precision
+on CUDA, clip augmentation, and the hand loss (``hand_weight``: a probe on each frame
+embedding and a map on each patch token learn where the generator put the hand).
+Every epoch's randomness is a function of ``(seed, epoch)``, so a resumed run repeats an
+uninterrupted one exactly on a CPU.  History losses are plain cross-entropy.
 """
 
 from __future__ import annotations
@@ -156,16 +141,14 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (int(seed) * 1_000_003 + int(epoch) * 7919 + 17) % (2**63 - 1)
 
 
+@dataclass
 class EmbeddingSet:
-    """Cached frame embeddings for head-only training (``freeze_backbone=True``).
+    """Cached frame embeddings for head-only training (``freeze_backbone=True``):
+    ``emb`` ``(V, N, T, D)``, V views (the clip, then its flips when augmenting) of N
+    clips, ``y`` ``(V, N)`` (flipped labels swapped).  Each epoch draws a view per clip."""
 
-    ``emb`` is ``(V, N, T, D)``: V views (the clip, then its horizontal / vertical flip
-    when augmenting) of N clips; ``y`` is ``(V, N)`` with labels swapped for flipped
-    views.  Each epoch picks one random view per clip.
-    """
-
-    def __init__(self, emb: Tensor, y: Tensor) -> None:
-        self.emb, self.y = emb, y
+    emb: Tensor
+    y: Tensor
 
     def __len__(self) -> int:
         return int(self.emb.shape[1])
@@ -177,23 +160,16 @@ class EmbeddingSet:
 
 def _views(dataset: GestureClipDataset) -> list[str]:
     aug = dataset.aug
-    views = ["none"]
-    if aug is not None and aug.hflip_p > 0:
-        views.append("h")
-    if aug is not None and aug.vflip_p > 0:
-        views.append("v")
-    return views
+    flips = (("h", aug.hflip_p), ("v", aug.vflip_p)) if aug is not None else ()
+    return ["none"] + [view for view, p in flips if p > 0]
 
 
 @torch.no_grad()
 def encode_dataset(model: ViTTemporal, dataset: GestureClipDataset, device: str = "cpu",
                    batch_size: int = 16, views: Sequence[str] | None = None,
                    progress: bool = False) -> EmbeddingSet:
-    """Encode every clip of ``dataset`` once: ``(V, N, T, D)`` embeddings + ``(V, N)`` labels.
-
-    ``views`` (default: ``'none'`` plus the flips the dataset's augmentation uses):
-    ``'none'``, ``'h'`` (horizontal flip, ``swipe_left <-> swipe_right``), ``'v'``.
-    """
+    """Encode every clip of ``dataset`` once, per view: ``'none'``, ``'h'`` / ``'v'``
+    (horizontal / vertical flip, labels swapped; default: the flips its augmentation uses)."""
     views = list(views) if views is not None else _views(dataset)
     model.eval()
     dtype = amp_dtype(device)
@@ -251,14 +227,11 @@ def augment_batch(x: Tensor, y: Tensor, g: torch.Generator, reverse_map: Tensor,
                   reverse_p: float = 0.5, color: bool = True,
                   mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.5, 0.5, 0.5),
                   hand: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Clip-level augmentation of a normalised batch ``(B, T, C, H, W)``, labels ``(B,)``.
-
-    Time reversal (label mapped by ``reverse_map``; classes mapped to -1 are left alone)
-    with probability ``reverse_p``; with ``color``, a random RGB channel order and a
-    colour inversion (p = 0.5) per clip, done in pixel space so any ``mean``/``std``
-    normalisation stays exact.  Randomness comes from ``g`` only.  ``hand``: per-frame
-    targets ``(B, T, ...)`` reversed with their clips; then returns ``(x, y, hand)``.
-    """
+    """Clip-level augmentation of a normalised batch ``(B, T, C, H, W)``, labels ``(B,)``,
+    randomness from ``g`` only: time reversal with probability ``reverse_p`` (label mapped
+    by ``reverse_map``; -1: left alone); with ``color``, per clip a random RGB order and a
+    colour inversion (p = 0.5), in pixel space.  ``hand`` targets ``(B, T, ...)`` are
+    reversed with their clips; then returns ``(x, y, hand)``."""
     B = x.shape[0]
     if reverse_p > 0:
         target = reverse_map[y]
@@ -341,11 +314,8 @@ def _forward(model: ViTTemporal, x: Tensor) -> Tensor:
 @torch.no_grad()
 def evaluate(model: ViTTemporal, data: Dataset | EmbeddingSet, device: str = "cpu",
              batch_size: int = 32, amp: bool = True) -> dict[str, Any]:
-    """Loss and accuracy of ``model`` on a clip dataset (or cached embeddings, first view).
-
-    Returns ``loss`` (mean cross-entropy), ``acc``, ``y_true``/``y_pred`` ``(N,)`` int
-    arrays and ``probs`` ``(N, K)``.
-    """
+    """Mean cross-entropy ``loss``, ``acc``, ``y_true`` / ``y_pred`` ``(N,)`` and ``probs``
+    ``(N, K)`` of ``model`` on a clip dataset (or cached embeddings, first view)."""
     model.eval()
     dtype = amp_dtype(device, amp)
     ys, logits_all = [], []
@@ -442,21 +412,16 @@ def train_one_epoch(model: ViTTemporal, batches: Iterable[Sequence[Tensor]],
                     cfg: TrainConfig | None = None, *, scaler: torch.amp.GradScaler | None = None,
                     augment: Callable[..., tuple] | None = None,
                     hand: bool = False) -> dict[str, float]:
-    """One pass over ``batches`` (``(x, y)`` or ``(x, y, hand targets)``: clips
-    ``(B, T, C, H, W)`` or embeddings ``(B, T, D)``), one optimiser (and scheduler) step
-    per batch, on the device of the model's weights.
-
-    Per step: cross-entropy with ``cfg.label_smoothing`` (plus ``cfg.hand_weight`` x the
-    hand loss when ``hand`` and the batch has hand targets), backward, gradient-norm
-    clipping at ``cfg.grad_clip``, step.  ``augment(x, y, hand) -> (x, y, hand)`` changes
-    each batch first.  Returns the epoch's mean plain cross-entropy ``loss`` and ``acc``
-    (the history's ``train_loss`` / ``train_acc``).
-    """
+    """One pass over ``batches`` (``(x, y[, hand targets])``, clips or frame embeddings)
+    on the model's device, one step per batch: cross-entropy with ``cfg.label_smoothing``
+    (+ ``cfg.hand_weight`` x the hand loss when ``hand``), backward, clipping at
+    ``cfg.grad_clip``, optimiser and scheduler step.  ``augment(x, y, hand)`` changes each
+    batch first.  Returns the mean plain cross-entropy ``loss`` and ``acc``."""
     cfg = cfg or TrainConfig()
-    dtype = amp_dtype(str(next(model.parameters()).device), cfg.amp)
+    device = next(model.parameters()).device
+    dtype = amp_dtype(str(device), cfg.amp)
     if scaler is None:
         scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
-    device = next(model.parameters()).device
     model.train()
     n_seen, loss_sum, correct = 0, 0.0, 0
     for batch in batches:
@@ -582,15 +547,11 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
         resume_state: Mapping[str, Any] | None = None, quiet: bool = False,
         on_epoch_end: EpochCallback | None = None,
         checkpoint_extra: Mapping[str, Any] | None = None) -> TrainResult:
-    """Train ``model`` on ``train_data``, select on ``val_data``: :func:`train_one_epoch`
-    and :func:`evaluate` per epoch, keeping the best epoch, with early stopping.
-
-    ``train_data``/``val_data``: clip datasets ``(T, C, H, W)`` items, or
-    :class:`EmbeddingSet` s (then only the head trains).  ``checkpoint``: file written
-    after every epoch (best weights + resume state).  ``resume_state``: the
-    ``train_state`` entry of such a checkpoint.  ``on_epoch_end(record, model)`` returning
-    True stops training (as an interruption would: the run can be resumed).
-    """
+    """:func:`train_one_epoch` and :func:`evaluate` on ``val_data`` per epoch, keeping the
+    best epoch, with early stopping (``cfg.patience``).  Clip datasets or
+    :class:`EmbeddingSet` s (then only the head trains).  ``checkpoint``: written after
+    every epoch; ``resume_state``: its ``train_state``.  ``on_epoch_end(record, model)``
+    returning True stops as an interruption would (the run can be resumed)."""
     cfg = cfg or TrainConfig()
     device = cfg.device or pick_device()
     hand = _prepare(model, train_data, val_data, cfg, quiet)
@@ -666,6 +627,7 @@ def _differences(a: Any, b: Any, allowed: frozenset[str] = frozenset()) -> dict[
 
 def _resume_configs(path: Path, ckpt: Mapping[str, Any], model_cfg: ModelConfig | None,
                     train_cfg: TrainConfig | None) -> tuple[ModelConfig, TrainConfig]:
+    """The stored configs of an interrupted run; changing the model or recipe is refused."""
     if "train_state" not in ckpt or "train_cfg" not in ckpt:
         raise input_error(path, "holds no training state to resume from",
                           "resume from the checkpoint file a `train` run wrote")
@@ -684,15 +646,6 @@ def _resume_configs(path: Path, ckpt: Mapping[str, Any], model_cfg: ModelConfig 
                               "resume with the stored settings, or start a new run")
         stored_train = replace(stored_train, device=train_cfg.device, num_workers=train_cfg.num_workers)
     return stored_model, stored_train
-
-
-def _from_resume(path: Path, model_cfg: ModelConfig | None, train_cfg: TrainConfig | None
-                 ) -> tuple[ModelConfig, TrainConfig, dict[str, Any], list[str]]:
-    """The configs, resume state and labels of the interrupted run saved at ``path``."""
-    ckpt = read_checkpoint(path)
-    model_cfg, train_cfg = _resume_configs(path, ckpt, model_cfg, train_cfg)
-    state = dict(ckpt["train_state"], best_state=ckpt["model_state"])
-    return model_cfg, train_cfg, state, list(ckpt["labels"])
 
 
 def _datasets(root: Path, model: ViTTemporal, cfg: TrainConfig, augment: AugmentConfig | None,
@@ -751,7 +704,10 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
     root, resume_state, stored_labels = Path(data), None, None
     if resume is not None:
         resume = Path(resume)
-        model_cfg, train_cfg, resume_state, stored_labels = _from_resume(resume, model_cfg, train_cfg)
+        ckpt = read_checkpoint(resume)
+        model_cfg, train_cfg = _resume_configs(resume, ckpt, model_cfg, train_cfg)
+        resume_state = dict(ckpt["train_state"], best_state=ckpt["model_state"])
+        stored_labels = list(ckpt["labels"])
         out = resume if out is None else out
     model_cfg = model_cfg or ModelConfig()
     train_cfg = train_cfg or TrainConfig()
@@ -798,17 +754,10 @@ def checkpoint_or_train(candidates: Sequence[str | os.PathLike[str]], stand_in: 
                         model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
                         log: Callable[[str], None] = print,
                         data_config: Mapping[str, Any] | None = None) -> Path:
-    """A checkpoint to work with, for notebooks that must also run without notebook 03's.
-
-    Returns the first of ``candidates`` (notebook 03's checkpoint first) that loads
-    -- and, given ``data_config``
-    (:func:`~gesture_utils.generation.dataset_config`), that was trained on data
-    generated with those settings; says why each present-but-unusable one was skipped.
-    Otherwise returns ``stand_in``: reused if usable, else (missing, outdated -- then it
-    and its exports ``<stem>.*`` are deleted) trained there with ``model_cfg`` /
-    ``train_cfg`` on ``data`` (a dataset folder, or a function returning one, called only
-    when training is needed).  Notebooks 04-06.
-    """
+    """The first of ``candidates`` that loads (and was trained on ``data_config``'s data),
+    saying why each other one is skipped; else ``stand_in``, reused if it loads, else
+    (with its exports ``<stem>.*`` deleted) trained there on ``data`` (a folder, or a
+    function returning one).  Notebooks 04-06 run without notebook 03's model."""
     candidates = [Path(p) for p in candidates]
     for path in candidates:
         if path.exists():
@@ -915,17 +864,15 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=_run)
 
 
-_MODEL_ARGS = {"backbone": "backbone", "pretrained": "pretrained", "weights": "weights",
-               "head": "head", "causal": "causal", "image_size": "image_size",
-               "num_frames": "num_frames", "frame_norm": "frame_norm"}
-_TRAIN_ARGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "patience": "patience",
-               "freeze_backbone": "freeze_backbone", "augment": "augment", "seed": "seed",
-               "device": "device", "hand_weight": "hand_weight", "color_aug": "color_aug"}
+_MODEL_ARGS = ("backbone", "pretrained", "weights", "head", "causal", "image_size", "num_frames",
+               "frame_norm")
+_TRAIN_ARGS = ("epochs", "batch_size", "lr", "patience", "freeze_backbone", "augment", "seed",
+               "device", "hand_weight", "color_aug")
 
 
 def _run(args: argparse.Namespace) -> int:
-    model_kw = {f: getattr(args, a) for a, f in _MODEL_ARGS.items() if getattr(args, a) is not None}
-    train_kw = {f: getattr(args, a) for a, f in _TRAIN_ARGS.items() if getattr(args, a) is not None}
+    model_kw = {a: getattr(args, a) for a in _MODEL_ARGS if getattr(args, a) is not None}
+    train_kw = {a: getattr(args, a) for a in _TRAIN_ARGS if getattr(args, a) is not None}
     if args.resume:
         ckpt = read_checkpoint(args.resume)
         if "train_cfg" not in ckpt:
