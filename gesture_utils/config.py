@@ -36,10 +36,8 @@ class GenerateConfig:
 
     classes: tuple[str, ...] = DEFAULT_CLASSES
     #: 300 clips x 6 classes = 1800 clips in 150 sessions -> 360 test clips (30 unseen
-    #: sessions), 288 val, 1152 train; generates in ~10-20 s on 2 cores.  (With 100 per
-    #: class the small model sits at chance for several epochs before it finds the hand:
-    #: more sessions, not more epochs, is what made the CPU recipe fast; benchmarks/
-    #: bench_training.py)
+    #: sessions), 288 val, 1152 train; generates in ~10-20 s on 2 cores.  Fewer sessions
+    #: leave the small model at chance for epochs (benchmarks/bench_training.py)
     clips_per_class: int = 300
     size: int = 112  #: frame height = width, pixels
     fps: int = 12
@@ -114,29 +112,16 @@ class ModelConfig:
     causal: bool = False  #: each time step attends only to the past (streaming-friendly)
     #: the temporal tokens carry what *changes*: each frame's embedding minus the clip
     #: average (LayerNorm-ed, so small changes are as loud as the scene), plus the
-    #: average itself (what stays the same).  The LayerNorm also makes a still clip's
-    #: noise as loud as a swipe (trained model: change RMS 0.05 for stop vs 0.42 for
-    #: swipes, both 1 after the norm), and most remaining errors are still hands.
-    #: False, seeds 0-4 at 1 thread: test 0.983 / 0.989 / 0.167 / 0.978 / 0.350 vs
-    #: 0.978 / 0.969 / 0.983 / 0.994 / 0.969 with it: better on still hands when it
-    #: learns, but 2 of 5 seeds never do, so the norm stays (issue 4).  Adding the
-    #: unnormalised change next to it (a gain-scaled Linear, like the motion tokens; an
-    #: experiment, not in the code): 0.989 / 0.969 / 0.994 / 0.983 / 0.931, mean 0.973
-    #: vs 0.979 -- no gain
+    #: average itself (what stays the same).  Without it 2 of 5 seeds never learned
+    #: (docs/EXPERIMENTS.md)
     temporal_delta: bool = True
     #: ... and the difference with the previous frame (which way things move), so the
     #: order of the frames is in the input, not only in the position embeddings
     motion_tokens: bool = True
     #: standardise each frame, each colour channel, to mean 0 / std 1 over its own pixels
     #: before the backbone (``models.FrameStandardize``): a scene's colour cast,
-    #: brightness and contrast are gone, the hand stays.  Test split: no measurable
-    #: change (1 thread, seeds 0-5, first one-pass version: 0.975 / 0.992 / 0.986 /
-    #: 0.983 / 0.989 / 0.983, mean 0.985, vs 0.978 / 0.978 / 0.989 / 0.992 / 0.981 /
-    #: 0.978, mean 0.982 without; 2 threads, seeds 0-2: 0.972 / 0.981 / 0.978 vs 0.992 /
-    #: 0.969 / 0.986).  Validation 0.98-0.99 (vs about 0.94) and the 1800 unseen-settings
-    #: clips 0.970-0.984 (vs 0.947-0.951): the misses that came in whole unfamiliar
-    #: scenes mostly went.  Costs: softer label-leak lesson, more missed stops on
-    #: streams (README, issue 4)
+    #: brightness and contrast are gone, the hand stays.  It lifted validation and
+    #: unseen-settings accuracy, not the test split (docs/EXPERIMENTS.md)
     frame_norm: bool = True
     dropout: float = 0.1  #: in the temporal head
 
@@ -148,9 +133,7 @@ class TrainConfig:
     The defaults are the CPU recipe measured in ``benchmarks/bench_training.py``.
     """
 
-    #: 12 epochs take about 4 minutes on the project's 2 cores with the photo scenes
-    #: (about 20 s each; the budget is 5): validation was still rising slowly at 12 of
-    #: 25 (docs/EXPERIMENTS.md).
+    #: about 20 s each on 2 cores with the photo scenes (docs/EXPERIMENTS.md)
     epochs: int = 12
     batch_size: int = 16
     lr: float = 1e-3  #: peak learning rate (AdamW), reached after the warm-up
@@ -176,9 +159,7 @@ class TrainConfig:
     #: the hand is in view and where: a linear probe on each frame embedding and a hand
     #: map on each patch token (``training.hand_map_loss``).  The generator records the
     #: hand in the manifest, so it costs no labelling; imported clips without it are left
-    #: out of this loss.  0 = off.  Only when the backbone trains.  On the photo scenes the
-    #: map lifted validation / test from 0.726 / 0.786 to 0.778 / 0.825 and weight 2 gave
-    #: no more (docs/EXPERIMENTS.md)
+    #: out of this loss.  0 = off.  Only when the backbone trains (docs/EXPERIMENTS.md)
     hand_weight: float = 1.0
     seed: int = 0
     device: str | None = None  #: None = best available (cuda, mps, cpu)
