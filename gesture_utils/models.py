@@ -360,14 +360,12 @@ class TemporalTransformerHead(nn.Module):
 
 class FlattenTokens(nn.Module):
     """Frame embedding from all ``P`` patch tokens, flattened in grid order + Linear +
-    LayerNorm, ``(N, P, D) -> (N, D_out)``: *where* something is stays by construction."""
+    LayerNorm, ``(N, P, D) -> (N, D)``: *where* something is stays by construction."""
 
-    def __init__(self, num_tokens: int, dim: int, out_dim: int | None = None) -> None:
+    def __init__(self, num_tokens: int, dim: int) -> None:
         super().__init__()
-        out_dim = int(out_dim or dim)
-        self.num_tokens = int(num_tokens)
-        self.fc = nn.Linear(num_tokens * dim, out_dim)
-        self.norm = nn.LayerNorm(out_dim)
+        self.fc = nn.Linear(num_tokens * dim, dim)
+        self.norm = nn.LayerNorm(dim)
         self.apply(init_weights_vit_timm)
 
     def forward(self, tokens: Tensor) -> Tensor:
@@ -542,9 +540,9 @@ def build_model(model_cfg: ModelConfig, num_classes: int, labels: Sequence[str] 
     return ViTTemporal(backbone, head, model_cfg, labels, frame_pool=frame_pool)
 
 
-def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameters (``trainable_only``: those with ``requires_grad``)."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+def count_parameters(module: nn.Module) -> int:
+    """Number of parameters."""
+    return sum(p.numel() for p in module.parameters())
 
 
 # --------------------------------------------------------------------------- checkpoints
