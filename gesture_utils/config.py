@@ -36,10 +36,8 @@ class GenerateConfig:
 
     classes: tuple[str, ...] = DEFAULT_CLASSES
     #: 300 clips x 6 classes = 1800 clips in 150 sessions -> 360 test clips (30 unseen
-    #: sessions), 288 val, 1152 train; generates in ~10-20 s on 2 cores.  (With 100 per
-    #: class the small model sits at chance for several epochs before it finds the hand:
-    #: more sessions, not more epochs, is what made the CPU recipe fast; benchmarks/
-    #: bench_training.py)
+    #: sessions), 288 val, 1152 train; generates in ~10-20 s on 2 cores.  Fewer sessions
+    #: leave the small model at chance for epochs (benchmarks/bench_training.py)
     clips_per_class: int = 300
     size: int = 112  #: frame height = width, pixels
     fps: int = 12
@@ -103,8 +101,7 @@ class ModelConfig:
     image_size: int | None = None  #: override the backbone's input size (None: its default)
     #: frame embedding: "tokens" (all patch tokens after the backbone's final norm,
     #: flattened + Linear: keeps *where* things are) | "cls" (the CLS token, timm's
-    #: default pooling: position must then be learned) | "spatial" (soft-argmax: where
-    #: the salient patches are)
+    #: default pooling: position must then be learned)
     frame_pool: str = "tokens"
     head: str = "transformer"  #: "transformer" (order-aware) | "mean" (the article's baseline)
     num_frames: int = 8  #: T, number of learned temporal positions (= ClipConfig.num_frames)
@@ -113,38 +110,20 @@ class ModelConfig:
     temporal_heads: int = 4
     temporal_mlp_ratio: float = 2.0
     causal: bool = False  #: each time step attends only to the past (streaming-friendly)
-    pool: str = "cls"  #: "cls" (token appended after the frames) | "last" | "mean"
     #: the temporal tokens carry what *changes*: each frame's embedding minus the clip
     #: average (LayerNorm-ed, so small changes are as loud as the scene), plus the
-    #: average itself (what stays the same).  The LayerNorm also makes a still clip's
-    #: noise as loud as a swipe (trained model: change RMS 0.05 for stop vs 0.42 for
-    #: swipes, both 1 after the norm), and most remaining errors are still hands.
-    #: False, seeds 0-4 at 1 thread: test 0.983 / 0.989 / 0.167 / 0.978 / 0.350 vs
-    #: 0.978 / 0.969 / 0.983 / 0.994 / 0.969 with it: better on still hands when it
-    #: learns, but 2 of 5 seeds never do, so the norm stays (issue 4).  Adding the
-    #: unnormalised change next to it (a gain-scaled Linear, like the motion tokens; an
-    #: experiment, not in the code): 0.989 / 0.969 / 0.994 / 0.983 / 0.931, mean 0.973
-    #: vs 0.979 -- no gain
+    #: average itself (what stays the same).  Without it 2 of 5 seeds never learned
+    #: (docs/EXPERIMENTS.md)
     temporal_delta: bool = True
     #: ... and the difference with the previous frame (which way things move), so the
     #: order of the frames is in the input, not only in the position embeddings
     motion_tokens: bool = True
     #: standardise each frame, each colour channel, to mean 0 / std 1 over its own pixels
     #: before the backbone (``models.FrameStandardize``): a scene's colour cast,
-    #: brightness and contrast are gone, the hand stays.  Test split: no measurable
-    #: change (1 thread, seeds 0-5, first one-pass version: 0.975 / 0.992 / 0.986 /
-    #: 0.983 / 0.989 / 0.983, mean 0.985, vs 0.978 / 0.978 / 0.989 / 0.992 / 0.981 /
-    #: 0.978, mean 0.982 without; 2 threads, seeds 0-2: 0.972 / 0.981 / 0.978 vs 0.992 /
-    #: 0.969 / 0.986).  Validation 0.98-0.99 (vs about 0.94) and the 1800 unseen-settings
-    #: clips 0.970-0.984 (vs 0.947-0.951): the misses that came in whole unfamiliar
-    #: scenes mostly went.  Costs: softer label-leak lesson, more missed stops on
-    #: streams (README, issue 4)
+    #: brightness and contrast are gone, the hand stays.  It lifted validation and
+    #: unseen-settings accuracy, not the test split (docs/EXPERIMENTS.md)
     frame_norm: bool = True
     dropout: float = 0.1  #: in the temporal head
-    #: stochastic depth in the backbone (randomly skipped blocks while training).  0.1
-    #: made no measurable difference to the CPU recipe over 3 seeds (test 0.97 vs 0.98,
-    #: shifted data 0.95 vs 0.95); a common choice for fine-tuning bigger pretrained ViTs
-    drop_path: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -154,9 +133,7 @@ class TrainConfig:
     The defaults are the CPU recipe measured in ``benchmarks/bench_training.py``.
     """
 
-    #: 12 epochs take about 4 minutes on the project's 2 cores with the photo scenes
-    #: (about 20 s each; the budget is 5): validation was still rising slowly at 12 of
-    #: 25 (docs/EXPERIMENTS.md).
+    #: about 20 s each on 2 cores with the photo scenes (docs/EXPERIMENTS.md)
     epochs: int = 12
     batch_size: int = 16
     lr: float = 1e-3  #: peak learning rate (AdamW), reached after the warm-up
@@ -182,9 +159,7 @@ class TrainConfig:
     #: the hand is in view and where: a linear probe on each frame embedding and a hand
     #: map on each patch token (``training.hand_map_loss``).  The generator records the
     #: hand in the manifest, so it costs no labelling; imported clips without it are left
-    #: out of this loss.  0 = off.  Only when the backbone trains.  On the photo scenes the
-    #: map lifted validation / test from 0.726 / 0.786 to 0.778 / 0.825 and weight 2 gave
-    #: no more (docs/EXPERIMENTS.md)
+    #: out of this loss.  0 = off.  Only when the backbone trains (docs/EXPERIMENTS.md)
     hand_weight: float = 1.0
     seed: int = 0
     device: str | None = None  #: None = best available (cuda, mps, cpu)
@@ -310,33 +285,17 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
 
 
-def from_dict(cls: type, data: dict[str, Any]):
-    """Rebuild a config from :func:`to_dict` output; unknown keys are an error."""
-    known = {f.name: f for f in fields(cls)}
-    unknown = set(data) - set(known)
-    if unknown:
+def from_dict(cls: type, data: Mapping[str, Any]):
+    """Rebuild a config from :func:`to_dict` output; unknown or missing keys are an error."""
+    names = {f.name for f in fields(cls)}
+    unknown, missing = set(data) - names, names - set(data)
+    if unknown or missing:
         from gesture_utils.errors import GestureError
 
-        raise GestureError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    return cls(**kwargs)
-
-
-#: Config fields added after checkpoints were first written (v0.1.0), per config class,
-#: with the value that reproduces what a checkpoint from before the field meant (today's
-#: default may differ): no frame norm before v0.5.0, no hand loss before v0.4.0
-LEGACY_FIELDS: dict[type, dict[str, Any]] = {
-    ModelConfig: {"frame_norm": False},
-    TrainConfig: {"hand_weight": 0.0},
-}
-
-
-def from_stored(cls: type, data: Mapping[str, Any]):
-    """A config recorded in a checkpoint (``ckpt["model_cfg"]``, ``ckpt["train_cfg"]``):
-    :func:`from_dict`, where a field the checkpoint predates takes its
-    :data:`LEGACY_FIELDS` value, so an older model is rebuilt, and an older run resumed,
-    exactly as it was trained."""
-    return from_dict(cls, {**LEGACY_FIELDS.get(cls, {}), **dict(data)})
+        what = [f"{kind} {sorted(keys)}" for kind, keys in (("unknown", unknown), ("missing", missing))
+                if keys]
+        raise GestureError(f"{cls.__name__} fields: {'; '.join(what)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 __all__ = [
@@ -346,7 +305,6 @@ __all__ = [
     "DEFAULT_CLASSES",
     "ExportConfig",
     "HFLIP_PAIRS",
-    "LEGACY_FIELDS",
     "VFLIP_PAIRS",
     "ClipConfig",
     "GenerateConfig",
@@ -354,7 +312,6 @@ __all__ = [
     "StreamConfig",
     "TrainConfig",
     "field",
-    "from_stored",
     "from_dict",
     "replace",
     "to_dict",

@@ -4,205 +4,126 @@
 Shapes, for a batch of ``B`` clips of ``T`` frames ``C x H x W``::
 
     clip   (B, T, C, H, W) --flatten--> (B*T, C, H, W)
-           --frame norm--> (B*T, C, H, W)   each frame's channels to mean 0, std 1
+           --frame norm--> each frame's channels to mean 0, std 1 (FrameStandardize)
            --backbone (timm ViT, num_classes=0).forward_features--> (B*T, 1+P, D)
-             CLS + P patch tokens after the backbone's final norm
            --frame pool--> (B*T, D)   "tokens": the P patch tokens flattened + Linear
                                       "cls": the CLS token (timm's own pooling)
            --unflatten--> (B, T, D)                          = encode_frames(clip)
-    head   "mean":        mean over T -> (B, D) -> Linear -> (B, K)   order-blind baseline
-           "transformer": tokens = LN(e_t - mean) (what changed) + mean (what stays)
-                          + (e_t - e_{t-1}) (which way) + learned position -> (B, T, d),
-                          a CLS token appended after the frames (B, T+1, d), timm
-                          Blocks (optionally causal), LayerNorm, pool -> Linear -> (B, K)
+    head   "mean":        mean over T -> Linear -> (B, K)    order-blind baseline
+           "transformer": LN(e_t - mean) + mean + (e_t - e_{t-1}) + position -> (B, T, d),
+                          a CLS token after the frames, timm Blocks (optionally
+                          causal), LayerNorm, CLS -> Linear -> (B, K)
                                                              = classify_embeddings(emb)
 
-Why "tokens" and the change/motion inputs are the default: trained from scratch on a
-CPU budget, a model that must *learn* where the hand is (CLS pooling) and *learn* that
-order matters (positions alone) stalls at the order-blind solution -- it tells a
-horizontal from a vertical swipe but not left from right.  Keeping each patch in its
-slot and feeding frame differences makes position and direction visible from the first
-step (measured in ``benchmarks/bench_training.py``; notebook 03 shows it).
-
-Why the frame norm (:class:`FrameStandardize`, ``ModelConfig.frame_norm``): the
-from-scratch model's misses came in whole scenes -- a hand colour on a background it
-had not learned to separate.  Standardising every frame's channels removes what a new
-scene, camera or generator changes first (colour cast, brightness, contrast); it
-measurably helped on validation sessions and on the unseen-settings set
-(``benchmarks/bench_training.py``; figures in ``ModelConfig``'s comment).
-
-Why a hand map (``ViTTemporal.hand_map``, trained by the hand loss): on the photo scenes
-the encoder's first failure is finding the hand at all; a score per patch token, asked
-in every frame which patch holds the hand, is the most local signal it can get, and it
-learned faster and further than the per-frame probe alone (docs/EXPERIMENTS.md).  It
-is used only in training.
-
-``forward`` is ``classify_embeddings(encode_frames(x))``.  The two halves are separate
-entry points so a stream can encode each new frame once and keep the last ``T``
-embeddings (export and real-time notebooks); neither has Python control flow on tensor
-values, so both export to ONNX.
-
-Backbones (:func:`build_backbone`):
-
-* any timm model by name, with ``pretrained=True`` when its weights can be loaded (Colab);
-  offline, a :class:`PretrainedFallbackWarning` says so and the backbone starts from
-  random weights;
-* a local weights file (``ModelConfig.weights``: ``.pth``/``.pt``/``.safetensors`` or one
-  of our checkpoints), or timm's own ``pretrained_cfg_overlay=dict(file=...)``;
-* small from-scratch ViTs registered with timm under ``vit_gesture_*`` names
-  (:data:`GESTURE_VITS`) that train in minutes on a CPU.
-
-Normalisation and input size come from the backbone's pretrained config
-(``timm.data.resolve_data_config``) and are recorded in every checkpoint
-(:func:`save_checkpoint` / :func:`load_checkpoint`).
+Trained from scratch on a CPU budget, a model that must *learn* where the hand is (CLS
+pooling) and that order matters (positions alone) stalls at the order-blind solution;
+patch tokens kept in their slots and frame differences make position and direction
+visible from the first step (``benchmarks/bench_training.py``, notebook 03).  The hand
+map (``ViTTemporal.hand_map``) and probe are trained by the hand loss
+(:mod:`gesture_utils.training`).  ``encode_frames`` and ``classify_embeddings`` are
+separate entry points, so a stream encodes each new frame once (notebooks 04, 06).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import socket
 import sys
-import uuid
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import timm
 import torch
 from timm.data import resolve_data_config
 from timm.layers import PatchEmbed, trunc_normal_
 from timm.models import build_model_with_cfg, register_model
-from timm.models.vision_transformer import Block, VisionTransformer, checkpoint_filter_fn
+from timm.models.vision_transformer import (
+    Block,
+    VisionTransformer,
+    checkpoint_filter_fn,
+    init_weights_vit_timm,
+)
 from torch import Tensor, nn
 
-from gesture_utils.config import ClipConfig, ModelConfig, from_dict, from_stored, to_dict
+from gesture_utils.config import ClipConfig, ModelConfig, from_dict, to_dict
 from gesture_utils.errors import GestureError, input_error
+from gesture_utils.paths import atomic_path
 
 HEADS: tuple[str, ...] = ("mean", "transformer")
-POOLS: tuple[str, ...] = ("cls", "last", "mean")
-FRAME_POOLS: tuple[str, ...] = ("cls", "tokens", "spatial")
+FRAME_POOLS: tuple[str, ...] = ("cls", "tokens")
 #: ``format`` entry of every checkpoint this module writes.
 CHECKPOINT_FORMAT = "gesture-vit-temporal"
-CHECKPOINT_VERSION = 1
-#: ModelConfig fields that only say how the backbone was *initialised*; a checkpoint made
-#: from a pretrained backbone loads into a model built without those weights.
-INIT_ONLY_FIELDS: frozenset[str] = frozenset({"pretrained", "weights", "drop_path"})
+#: What every refusal of a checkpoint that does not load says to do.
+RETRAIN = "retrain it (make tutorial or notebook 03)"
 
 
 class PretrainedFallbackWarning(UserWarning):
     """Pretrained weights were asked for but could not be loaded: training from scratch."""
 
 
-# --------------------------------------------------------------------------- small ViTs
+# --------------------------------------------------------------------------- the small ViT
 
-#: The series' from-scratch ViT configurations (timm ``VisionTransformer`` arguments, plus
-#: ``conv_stem``/``stem_width``/``first_stride`` for :class:`ConvStemPatchEmbed`).
-#: ``vit_gesture_tiny`` is the CPU default: 64 px frames, a 4-layer convolutional stem
-#: down to a 4 x 4 grid of 16 px "patches" (+ CLS), width 128, 3 blocks.
+#: The series' from-scratch ViT (timm ``VisionTransformer`` arguments, plus
+#: ``stem_width`` for :class:`ConvStemPatchEmbed`): 64 px frames, a 4-layer convolutional
+#: stem down to a 4 x 4 grid of 16 px "patches" (+ CLS), width 128, 3 blocks.
 GESTURE_VITS: dict[str, dict[str, Any]] = {
     "vit_gesture_tiny": dict(img_size=64, patch_size=16, embed_dim=128, depth=3, num_heads=4,
-                             mlp_ratio=2.0, conv_stem=True, stem_width=16),
-    "vit_gesture_small": dict(img_size=96, patch_size=16, embed_dim=128, depth=4, num_heads=4,
-                              mlp_ratio=2.0, conv_stem=True, stem_width=24),
+                             mlp_ratio=2.0, stem_width=16),
 }
 
 
 class ConvStemPatchEmbed(PatchEmbed):
-    """timm ``PatchEmbed`` whose single ``patch x patch`` convolution is replaced by a
-    small convolutional stem: 3x3 stride-2 convolutions (BatchNorm + ReLU, widths
-    doubling from ``stem_width``) until the total stride is ``patch_size``, then a 1x1
-    projection to ``embed_dim``.  ``first_stride > 1`` starts with a cheaper
-    ``first_stride x first_stride`` patchify convolution instead of the first 3x3 ones.
-
-    It reaches the same ``(H/p) x (W/p)`` token grid as the plain patchify convolution;
-    its local, overlapping filters give a ViT trained from scratch on little data the
-    locality bias it otherwise has to learn (Xiao et al., 2021, "Early convolutions help
-    transformers see better").  Everything after the stem is the plain timm ViT.
-    """
+    """timm ``PatchEmbed`` with a small convolutional stem instead of one ``patch x
+    patch`` convolution: 3x3 stride-2 convolutions (BatchNorm + ReLU, widths doubling
+    from ``stem_width``) down to the same token grid, then a 1x1 projection.  Its local,
+    overlapping filters give a ViT trained from scratch on little data the locality bias
+    it otherwise has to learn (Xiao et al., 2021, "Early convolutions help transformers
+    see better")."""
 
     def __init__(self, img_size: Any = 224, patch_size: Any = 16, in_chans: int = 3,
                  embed_dim: int = 768, bias: bool = True, stem_width: int = 16,
-                 first_stride: int = 1, **kwargs: Any) -> None:
+                 **kwargs: Any) -> None:
         super().__init__(img_size=img_size, patch_size=patch_size, in_chans=in_chans,
                          embed_dim=embed_dim, bias=bias, **kwargs)
         p = self.patch_size[0]
-        n = int(round(math.log2(p / first_stride))) if p >= first_stride else -1
-        if n < 0 or first_stride * 2 ** n != p or self.patch_size[0] != self.patch_size[1]:
-            raise GestureError(f"a conv stem needs a square patch size = first_stride x 2^k, "
-                               f"got patch {patch_size} and first_stride {first_stride}")
-        patchify = first_stride > 1
+        n = int(round(math.log2(p)))
+        if 2 ** n != p or self.patch_size[0] != self.patch_size[1]:
+            raise GestureError(f"a conv stem needs a square power-of-2 patch size, got {patch_size}")
         layers: list[nn.Module] = []
         c = in_chans
-        for i in range(n + int(patchify)):
+        for i in range(n):
             w = min(embed_dim, stem_width * 2 ** i)
-            k, st, pad = (first_stride, first_stride, 0) if (patchify and i == 0) else (3, 2, 1)
-            layers += [nn.Conv2d(c, w, k, stride=st, padding=pad, bias=False), nn.BatchNorm2d(w),
+            layers += [nn.Conv2d(c, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w),
                        nn.ReLU(inplace=True)]
             c = w
         layers.append(nn.Conv2d(c, embed_dim, 1, bias=bias))
         self.proj = nn.Sequential(*layers)
 
 
-def _gesture_cfg(img_size: int) -> dict[str, Any]:
-    return dict(url="", num_classes=1000, input_size=(3, img_size, img_size), pool_size=None,
-                crop_pct=1.0, interpolation="bilinear", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-                first_conv="patch_embed.proj.0", classifier="head")
-
-
-#: timm looks up the pretrained config of a registered model in its module's
-#: ``default_cfgs``; ours say "no weights, 0.5/0.5 normalisation, this input size".
+#: timm reads a registered model's pretrained config from its module's ``default_cfgs``:
+#: no weights, 0.5/0.5 normalisation, this input size.
 default_cfgs: dict[str, dict[str, Any]] = {
-    name: _gesture_cfg(kw["img_size"]) for name, kw in GESTURE_VITS.items()
+    name: dict(url="", num_classes=1000, input_size=(3, kw["img_size"], kw["img_size"]),
+               pool_size=None, crop_pct=1.0, interpolation="bilinear", mean=(0.5, 0.5, 0.5),
+               std=(0.5, 0.5, 0.5), first_conv="patch_embed.proj.0", classifier="head")
+    for name, kw in GESTURE_VITS.items()
 }
-
-
-def _create_gesture_vit(name: str, pretrained: bool = False, **kwargs: Any) -> VisionTransformer:
-    args = {**GESTURE_VITS[name], **kwargs}
-    stem = {k: args.pop(k) for k in ("stem_width", "first_stride") if k in args}
-    if args.pop("conv_stem", False):
-        args["embed_layer"] = partial(ConvStemPatchEmbed, **stem)
-    return build_model_with_cfg(VisionTransformer, name, pretrained,
-                                pretrained_filter_fn=checkpoint_filter_fn, **args)
 
 
 @register_model
 def vit_gesture_tiny(pretrained: bool = False, **kwargs: Any) -> VisionTransformer:
     """ViT 64 px, conv stem to 16 px patches, width 128, depth 3, 4 heads; from scratch."""
-    return _create_gesture_vit("vit_gesture_tiny", pretrained, **kwargs)
-
-
-@register_model
-def vit_gesture_small(pretrained: bool = False, **kwargs: Any) -> VisionTransformer:
-    """ViT 96 px, conv stem to 16 px patches, width 128, depth 4, 4 heads; from scratch."""
-    return _create_gesture_vit("vit_gesture_small", pretrained, **kwargs)
+    args = {**GESTURE_VITS["vit_gesture_tiny"], **kwargs}
+    args["embed_layer"] = partial(ConvStemPatchEmbed, stem_width=args.pop("stem_width"))
+    return build_model_with_cfg(VisionTransformer, "vit_gesture_tiny", pretrained,
+                                pretrained_filter_fn=checkpoint_filter_fn, **args)
 
 
 # --------------------------------------------------------------------------- backbones
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """True when the Hugging Face hub (timm's weight store) answers a TCP connect.
-
-    Checked before downloading so an offline machine falls back in milliseconds instead
-    of retrying for a minute.  ``HF_HUB_OFFLINE=1`` counts as unreachable.
-    """
-    try:
-        from huggingface_hub import constants
-    except ImportError:  # pragma: no cover - timm depends on huggingface_hub
-        return False
-    if constants.is_offline_mode():
-        return False
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
 
 
 def _create_timm(name: str, **kwargs: Any) -> nn.Module:
@@ -216,29 +137,16 @@ def _create_timm(name: str, **kwargs: Any) -> nn.Module:
         raise
 
 
-def _load_pretrained_or_fallback(name: str, kwargs: dict[str, Any]) -> tuple[nn.Module, str]:
-    """timm's pretrained weights when loadable (also from the local cache when offline),
-    else a random init with a :class:`PretrainedFallbackWarning`."""
-    online = hub_reachable()
-    reason = ""
+def _pretrained_or_fallback(name: str, kwargs: dict[str, Any]) -> tuple[nn.Module, str]:
+    """timm's pretrained weights (download or cache), else a random init, loudly."""
     try:
-        if online:
-            return _create_timm(name, pretrained=True, **kwargs), "pretrained"
-        from huggingface_hub import constants
-
-        saved = constants.HF_HUB_OFFLINE
-        constants.HF_HUB_OFFLINE = True  # cached weights still load; no minute of retries
-        try:
-            return _create_timm(name, pretrained=True, **kwargs), "pretrained (cache)"
-        finally:
-            constants.HF_HUB_OFFLINE = saved
+        return _create_timm(name, pretrained=True, **kwargs), "pretrained"
     except GestureError:
         raise
     except Exception as e:  # noqa: BLE001 - any download/cache failure means "no weights"
         reason = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}" if str(e) else type(e).__name__
-    where = "the weight hub is unreachable (offline?)" if not online else "loading failed"
     warnings.warn(
-        f"pretrained weights for backbone {name!r} could not be loaded ({where}; {reason}). "
+        f"pretrained weights for backbone {name!r} could not be loaded ({reason}). "
         "The backbone starts from RANDOM weights and is trained from scratch. For pretrained "
         "weights run with internet access (e.g. Colab) or pass a local file via "
         "ModelConfig(weights='path/to/weights.safetensors').",
@@ -263,10 +171,9 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
         state = {k[len("backbone."):]: v for k, v in state["model_state"].items()
                  if k.startswith("backbone.")}
     elif isinstance(state, Mapping):
-        for key in ("state_dict_ema", "model_ema", "state_dict", "model"):
-            if isinstance(state.get(key), Mapping):
-                state = state[key]
-                break
+        key = next((k for k in ("state_dict_ema", "model_ema", "state_dict", "model")
+                    if isinstance(state.get(k), Mapping)), None)
+        state = state[key] if key else state
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
         raise input_error(path, "holds no state dict of tensors",
                           "save the backbone with save_backbone_weights(model, path)")
@@ -274,66 +181,56 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
 
 
 def load_backbone_weights(backbone: nn.Module, path: str | os.PathLike[str]) -> None:
-    """Load a local weights file into ``backbone`` (in place), adapting like timm does.
-
-    The model's own checkpoint filter (e.g. ViT position-embedding resizing) is applied,
-    classifier weights are dropped (the backbone has ``num_classes=0``).  Raises
-    :class:`GestureError` when the file is unreadable or does not fit the architecture.
-    """
+    """Load a local weights file into ``backbone`` (in place) as timm would: the model's
+    checkpoint filter (e.g. position-embedding resizing), classifier weights dropped.
+    A one-line :class:`GestureError` when the file is unreadable or does not fit."""
     path = Path(path)
     if not path.is_file():
         raise input_error(path, "backbone weights file not found",
                           "check ModelConfig.weights / --weights")
     state = _read_state_dict(path)
     filt = getattr(sys.modules.get(type(backbone).__module__), "checkpoint_filter_fn", None)
-    if filt is not None:
-        try:
-            state = filt(state, backbone)
-        except Exception as e:  # noqa: BLE001
-            raise input_error(path, f"weights do not fit {type(backbone).__name__} "
-                                    f"({type(e).__name__}: {e})", "use weights of the same backbone") from None
+    try:
+        state = filt(state, backbone) if filt is not None else state
+    except Exception as e:  # noqa: BLE001
+        raise input_error(path, f"weights do not fit {type(backbone).__name__} "
+                                f"({type(e).__name__}: {e})", "use weights of the same backbone") from None
     classifier = (getattr(backbone, "pretrained_cfg", None) or {}).get("classifier") or "head"
     classifiers = (classifier,) if isinstance(classifier, str) else tuple(classifier)
     state = {k: v for k, v in state.items() if not any(k.startswith(c + ".") for c in classifiers)}
+    same = "use weights saved from the same architecture"
     try:
         result = backbone.load_state_dict(state, strict=False)
     except RuntimeError as e:
         first = str(e).split("\n\t")[1] if "\n\t" in str(e) else str(e)
-        raise input_error(path, f"weights do not fit this backbone ({first.strip()[:200]})",
-                          "use weights saved from the same architecture") from None
+        raise input_error(path, f"weights do not fit this backbone ({first.strip()[:200]})", same) from None
     if result.missing_keys:
-        n_all = len(backbone.state_dict())
-        raise input_error(path, f"holds no weights for {len(result.missing_keys)} of {n_all} "
-                                f"backbone tensors (e.g. {result.missing_keys[0]})",
-                          "use weights saved from the same architecture")
+        raise input_error(path, f"holds no weights for {len(result.missing_keys)} of "
+                                f"{len(backbone.state_dict())} backbone tensors (e.g. "
+                                f"{result.missing_keys[0]})", same)
     if result.unexpected_keys:
         warnings.warn(f"{path}: ignored {len(result.unexpected_keys)} tensors the backbone does "
                       f"not have (e.g. {result.unexpected_keys[0]})", stacklevel=2)
 
 
 def build_backbone(name: str, pretrained: bool = False, weights: str | os.PathLike[str] | None = None,
-                   image_size: int | None = None, drop_path: float = 0.0,
-                   **timm_kwargs: Any) -> nn.Module:
-    """A timm backbone returning one embedding per image: ``(N, C, H, W) -> (N, D)``.
+                   image_size: int | None = None, **timm_kwargs: Any) -> nn.Module:
+    """A timm backbone returning one embedding per image, ``num_classes=0``.
 
-    ``num_classes=0`` removes the classifier; for a ViT the embedding is the CLS token
-    after the final norm.  Initialisation, recorded in ``backbone.init_source``:
-    ``weights`` (local file) > ``pretrained`` (timm download/cache, else a warned random
-    init) > random.  ``timm_kwargs`` go to ``timm.create_model`` (e.g.
-    ``pretrained_cfg_overlay=dict(file=...)`` with ``pretrained=True``).
+    Initialisation, recorded in ``backbone.init_source``: ``weights`` (local file) >
+    ``pretrained`` (timm download/cache, else a warned random init) > random.
+    ``timm_kwargs`` go to ``timm.create_model`` (e.g. ``pretrained_cfg_overlay=dict(file=...)``).
     """
     kwargs: dict[str, Any] = dict(num_classes=0, **timm_kwargs)
     if image_size is not None:
         kwargs["img_size"] = int(image_size)
-    if drop_path:
-        kwargs["drop_path_rate"] = float(drop_path)
     overlay = kwargs.get("pretrained_cfg_overlay") or {}
+    file = overlay.get("file")
     if weights is not None:
         backbone = _create_timm(name, pretrained=False, **kwargs)
         load_backbone_weights(backbone, weights)
         source = f"file:{Path(weights).name}"
-    elif pretrained and (overlay.get("file") or overlay.get("state_dict") is not None):
-        file = overlay.get("file")
+    elif pretrained and (file or overlay.get("state_dict") is not None):
         if file is not None and not Path(file).is_file():
             raise input_error(file, "pretrained_cfg_overlay file not found", "check the path")
         backbone = _create_timm(name, pretrained=True, **kwargs)
@@ -345,101 +242,72 @@ def build_backbone(name: str, pretrained: bool = False, weights: str | os.PathLi
         backbone = _create_timm(name, pretrained=False, **kwargs)
         source = "scratch (no pretrained weights exist)"
     elif pretrained:
-        backbone, source = _load_pretrained_or_fallback(name, kwargs)
+        backbone, source = _pretrained_or_fallback(name, kwargs)
     else:
-        backbone = _create_timm(name, pretrained=False, **kwargs)
-        source = "scratch"
+        backbone, source = _create_timm(name, pretrained=False, **kwargs), "scratch"
     backbone.init_source = source
     return backbone
 
 
 def save_backbone_weights(model: nn.Module, path: str | os.PathLike[str]) -> Path:
-    """Save the backbone of a :class:`ViTTemporal` (or a bare timm model) as a state
-    dict file, atomically; ``ModelConfig(weights=path)`` loads it."""
+    """Save the backbone of a :class:`ViTTemporal` (or a bare timm model) as a state dict
+    file (``.safetensors`` or torch), atomically; ``ModelConfig(weights=path)`` loads it."""
     backbone = model.backbone if isinstance(model, ViTTemporal) else model
     state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import save_file
+    with atomic_path(path) as tmp:
+        if Path(path).suffix == ".safetensors":
+            from safetensors.torch import save_file
 
-        return _atomic_write(path, lambda tmp: save_file(state, str(tmp)))
-    return _atomic_write(path, lambda tmp: torch.save(state, tmp))
+            save_file(state, str(tmp))
+        else:
+            torch.save(state, tmp)
+    return Path(path)
 
 
 # --------------------------------------------------------------------------- heads
 
 
-def _init_linear(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
-
-
 class MeanPoolHead(nn.Module):
-    """The article's head: average the T frame embeddings, then a linear classifier.
-
-    ``(B, T, D) -> (B, K)``.  The average is the same for any order of the frames, so
-    this head cannot tell a clip from the same clip played backwards.
-    """
+    """The article's head: the mean of the T frame embeddings, then a linear classifier,
+    ``(B, T, D) -> (B, K)``: blind to the order of the frames."""
 
     def __init__(self, dim: int, num_classes: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.drop = nn.Dropout(dropout)
         self.fc = nn.Linear(dim, num_classes)
-        self.apply(_init_linear)
+        self.apply(init_weights_vit_timm)
 
     def forward(self, emb: Tensor) -> Tensor:
         return self.fc(self.drop(emb.mean(dim=1)))
 
 
 class TemporalTransformerHead(nn.Module):
-    """Order-aware head: change / motion tokens with learned temporal positions, timm
-    ``Block``s, pooling and a linear classifier.
+    """Order-aware head, ``(B, T, D_in) -> (B, K)`` for any ``T <= num_frames``.
 
-    ``(B, T, D_in) -> (B, K)`` for any ``T <= num_frames``.  Token ``t`` is built from the
-    frame embeddings ``e``:
-
-    * ``delta=True``: ``proj(LN(e_t - mean)) + context(mean)``: how frame t differs from
-      the clip's average (LayerNorm makes small changes as loud as the scene) plus the
-      average itself; ``causal`` uses the running average of steps ``<= t``;
-      ``delta=False``: ``proj(e_t)``;
-    * ``motion=True``: ``+ motion(g * (e_t - e_{t-1}))`` (0 for the first frame): what
-      moved which way, so the order of the frames is in the input itself (reversing a
-      clip negates it) instead of having to be discovered through the positions;
-    * ``+ pos_t``, a learned position.
-
-    A learned CLS token is appended *after* the frames (so even a causal mask lets it
-    see every frame), then ``depth`` timm Blocks (``causal``: step t attends to steps
-    <= t only), LayerNorm, pooling (``cls``: the CLS output; ``last``: the last frame's
-    output; ``mean``: the average of the frame outputs) and the classifier.  Built from
-    timm's ``Block``/``Attention`` so :func:`gesture_utils.attention.capture_attention`
-    can record its attention maps.
+    Token ``t`` from the frame embeddings ``e``: ``proj(LN(e_t - mean)) + context(mean)``
+    (``delta``: how frame t differs from the clip's average, LayerNorm-ed so small
+    changes are as loud as the scene, plus the average; ``causal``: the running average;
+    else ``proj(e_t)``), ``+ motion(g * (e_t - e_{t-1}))`` (``motion``: which way things
+    moved; reversing a clip negates it), ``+ pos_t``.  A CLS token appended *after* the
+    frames (a causal mask still lets it see them all), timm ``Block``s (``causal``: step t
+    attends to steps <= t), LayerNorm, the classifier on the CLS output.
     """
 
     def __init__(self, in_dim: int, num_classes: int, num_frames: int, dim: int | None = None,
                  depth: int = 2, num_heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.1,
-                 causal: bool = False, pool: str = "cls", motion: bool = True,
-                 delta: bool = False, pos_std: float = 0.02) -> None:
+                 causal: bool = False, motion: bool = True, delta: bool = False) -> None:
         super().__init__()
-        if pool not in POOLS:
-            raise GestureError(f"pool must be one of {POOLS}, got {pool!r}")
         dim = int(dim or in_dim)
         if dim % num_heads:
             raise GestureError(f"temporal width {dim} is not divisible by {num_heads} heads")
-        self.num_frames = int(num_frames)
-        self.causal = bool(causal)
-        self.pool = pool
+        self.num_frames, self.causal = int(num_frames), bool(causal)
         self.delta_norm = nn.LayerNorm(in_dim) if delta else None
         self.context = nn.Linear(in_dim, dim) if delta else None
         self.proj = nn.Linear(in_dim, dim) if (dim != in_dim or delta) else nn.Identity()
         self.motion = nn.Linear(in_dim, dim) if motion else None
         self.motion_gain = nn.Parameter(torch.tensor(4.0)) if motion else None
         self.pos_embed = nn.Parameter(torch.zeros(1, num_frames, dim))
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if pool == "cls" else None
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList([
             Block(dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=True, proj_drop=dropout)
@@ -447,13 +315,11 @@ class TemporalTransformerHead(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.head_drop = nn.Dropout(dropout)
         self.fc = nn.Linear(dim, num_classes)
-        n = num_frames + (1 if pool == "cls" else 0)
-        self.register_buffer("causal_mask", torch.ones(n, n, dtype=torch.bool).tril(),
-                             persistent=False)
-        self.apply(_init_linear)
-        trunc_normal_(self.pos_embed, std=pos_std, a=-2 * pos_std, b=2 * pos_std)
-        if self.cls_token is not None:
-            trunc_normal_(self.cls_token, std=0.02)
+        self.register_buffer("causal_mask", torch.ones(num_frames + 1, num_frames + 1,
+                                                       dtype=torch.bool).tril(), persistent=False)
+        self.apply(init_weights_vit_timm)
+        trunc_normal_(self.pos_embed, std=0.02, a=-0.04, b=0.04)
+        trunc_normal_(self.cls_token, std=0.02)
 
     def tokens(self, emb: Tensor) -> Tensor:
         """``(B, T, D_in) -> (B, T, dim)``: frame (+ motion) tokens with positions."""
@@ -476,10 +342,8 @@ class TemporalTransformerHead(nn.Module):
         return x
 
     def encode(self, emb: Tensor) -> Tensor:
-        """``(B, T, D_in) -> (B, T', dim)`` normalised outputs (``T' = T + 1`` with a CLS)."""
-        x = self.tokens(emb)
-        if self.cls_token is not None:
-            x = torch.cat([x, self.cls_token.expand(x.shape[0], -1, -1)], dim=1)
+        """``(B, T, D_in) -> (B, T + 1, dim)`` normalised outputs, the CLS token's last."""
+        x = torch.cat([self.tokens(emb), self.cls_token.expand(emb.shape[0], -1, -1)], dim=1)
         x = self.pos_drop(x)
         n = x.shape[1]
         mask = self.causal_mask[:n, :n] if self.causal else None
@@ -488,79 +352,31 @@ class TemporalTransformerHead(nn.Module):
         return self.norm(x)
 
     def forward(self, emb: Tensor) -> Tensor:
-        x = self.encode(emb)
-        pooled = x.mean(dim=1) if self.pool == "mean" else x[:, -1]
-        return self.fc(self.head_drop(pooled))
+        return self.fc(self.head_drop(self.encode(emb)[:, -1]))
 
 
 # --------------------------------------------------------------------------- the model
 
 
 class FlattenTokens(nn.Module):
-    """Frame embedding from *all* patch tokens: ``(N, P, D) -> (N, D_out)``.
+    """Frame embedding from all ``P`` patch tokens, flattened in grid order + Linear +
+    LayerNorm, ``(N, P, D) -> (N, D)``: *where* something is stays by construction."""
 
-    Flattens the ``P`` normed patch tokens in grid order and projects them linearly, so
-    *where* something is in the frame is kept by construction (token p always lands in
-    the same slot) instead of having to be learned by the CLS token's attention.
-    """
-
-    def __init__(self, num_tokens: int, dim: int, out_dim: int | None = None) -> None:
+    def __init__(self, num_tokens: int, dim: int) -> None:
         super().__init__()
-        out_dim = int(out_dim or dim)
-        self.num_tokens = int(num_tokens)
-        self.fc = nn.Linear(num_tokens * dim, out_dim)
-        self.norm = nn.LayerNorm(out_dim)
-        self.apply(_init_linear)
+        self.fc = nn.Linear(num_tokens * dim, dim)
+        self.norm = nn.LayerNorm(dim)
+        self.apply(init_weights_vit_timm)
 
     def forward(self, tokens: Tensor) -> Tensor:
         return self.norm(self.fc(tokens.flatten(1)))
 
 
-class SpatialSoftArgmax(nn.Module):
-    """Frame embedding as *where* salient things are: ``(N, P, D) -> (N, D_out)``.
-
-    ``heads`` learned saliency scores per patch token, a softmax over the patch grid per
-    head, and the expected (x, y) grid coordinate under each softmax (a "spatial
-    soft-argmax", Levine et al., 2016), plus each head's log-sum-exp score ("how sure")
-    and the saliency-weighted token content.  Linear + LayerNorm make the embedding.
-    The temporal head then reads trajectories of coordinates, which is what a swipe is.
-    """
-
-    def __init__(self, grid: tuple[int, int], dim: int, out_dim: int | None = None,
-                 heads: int = 8) -> None:
-        super().__init__()
-        out_dim = int(out_dim or dim)
-        gh, gw = int(grid[0]), int(grid[1])
-        ys, xs = torch.meshgrid(torch.linspace(-1, 1, gh), torch.linspace(-1, 1, gw),
-                                indexing="ij")
-        self.register_buffer("coords", torch.stack([xs, ys], -1).reshape(gh * gw, 2),
-                             persistent=False)
-        self.heads = int(heads)
-        self.score = nn.Linear(dim, heads)
-        self.fc = nn.Linear(heads * 3 + dim, out_dim)
-        self.norm = nn.LayerNorm(out_dim)
-        self.apply(_init_linear)
-
-    def forward(self, tokens: Tensor) -> Tensor:
-        logits = self.score(tokens)  # (N, P, H)
-        attn = logits.softmax(dim=1)
-        xy = torch.einsum("nph,pc->nhc", attn, self.coords.to(attn.dtype))  # (N, H, 2)
-        conf = torch.logsumexp(logits, dim=1)  # (N, H)
-        content = torch.einsum("nph,npd->nd", attn, tokens) / self.heads  # (N, D)
-        feats = torch.cat([xy.flatten(1), conf, content], dim=1)
-        return self.norm(self.fc(feats))
-
-
 class FrameStandardize(nn.Module):
-    """Each frame, each colour channel, to zero mean and unit variance over its own
-    pixels: ``(N, C, H, W) -> (N, C, H, W)`` (notebook 03).
-
-    A scene's overall colour cast, brightness and contrast -- what a new room, camera or
-    generator changes first -- are gone before the backbone sees the frame; the hand
-    stays, as a region that differs from the rest.  Per frame (not per clip), so a
-    stream can encode each frame as it arrives.  No parameters.  ``eps`` keeps a
-    uniform frame finite (it becomes all zeros).
-    """
+    """Each frame, each colour channel, to mean 0 / std 1 over its own pixels,
+    ``(N, C, H, W) -> (N, C, H, W)``: a scene's colour cast, brightness and contrast are
+    gone before the backbone, the hand stays.  Per frame, so a stream can encode frames
+    as they arrive; ``eps`` keeps a uniform frame finite (all zeros)."""
 
     def __init__(self, eps: float = 1e-4) -> None:
         super().__init__()
@@ -569,7 +385,7 @@ class FrameStandardize(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         # centred twice: the second mean removes the first one's rounding error, which
         # the division would amplify on near-uniform frames (ONNX Runtime's ReduceMean
-        # sums less exactly than torch's; one pass left logits 4e-4 apart after export)
+        # sums less exactly than torch's)
         centred = x - x.mean(dim=(-2, -1), keepdim=True)
         centred = centred - centred.mean(dim=(-2, -1), keepdim=True)
         var = (centred * centred).mean(dim=(-2, -1), keepdim=True)
@@ -580,15 +396,10 @@ class FrameStandardize(nn.Module):
 
 
 class HandProbe(nn.Module):
-    """Where the hand is, per frame, from the frame embedding alone: ``(B, T, D) ->
-    (B, T, 3)`` raw outputs ``(visible logit, x, y)``.
-
-    A linear probe, so what it needs must be in the embedding itself.  Training asks it
-    for the generator's hand track (``TrainConfig.hand_weight``, notebook 03); streaming
-    asks it whether a hand is in view and where it went before an event may fire
-    (:class:`~gesture_utils.stream.EventDecider`, notebook 06).  ``trained`` says
-    whether a hand loss ever reached it: an untrained probe is never asked.
-    """
+    """Where the hand is, per frame, from the frame embedding alone (a linear probe):
+    ``(B, T, D) -> (B, T, 3)`` raw ``(visible logit, x, y)``.  Trained by the hand loss
+    (``TrainConfig.hand_weight``); streams ask it before an event fires (notebook 06).
+    ``trained``: whether a hand loss ever reached it (an untrained probe is never asked)."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -602,19 +413,17 @@ class HandProbe(nn.Module):
 class ViTTemporal(nn.Module):
     """A timm backbone per frame + a temporal head: ``(B, T, C, H, W) -> (B, K)`` logits.
 
-    Attributes set by :func:`build_model`: ``cfg`` (:class:`ModelConfig`), ``labels``,
+    Set by :func:`build_model`: ``cfg`` (:class:`ModelConfig`), ``labels``,
     ``data_config`` (timm's resolved input size / mean / std) and ``clip``
-    (:class:`ClipConfig` for the datasets).
+    (:class:`ClipConfig` for the datasets).  ``hand_map`` (patch tokens -> "the hand is
+    here" scores, for backbones with patch tokens) is a training signal only.
     """
 
     def __init__(self, backbone: nn.Module, head: nn.Module, cfg: ModelConfig,
                  labels: Sequence[str] | None = None, frame_pool: nn.Module | None = None) -> None:
         super().__init__()
         self.frame_norm: nn.Module = FrameStandardize() if cfg.frame_norm else nn.Identity()
-        self.backbone = backbone
-        self.frame_pool = frame_pool
-        self.head = head
-        self.cfg = cfg
+        self.backbone, self.frame_pool, self.head, self.cfg = backbone, frame_pool, head, cfg
         self.embed_dim = int(backbone.num_features)
         self.num_classes = int(head.fc.out_features)
         self.labels = list(labels) if labels is not None else [str(i) for i in range(self.num_classes)]
@@ -623,8 +432,6 @@ class ViTTemporal(nn.Module):
             {"input_size": (3, size, size)} if size else {}, model=backbone)
         self.clip = clip_config_for(self.data_config, cfg.num_frames)
         self.hand_probe = HandProbe(self.embed_dim)
-        #: per-patch "the hand is here" scores, ``(.., P, D) -> (.., P, 1)``: a training
-        #: signal only (the hand loss), for backbones with patch tokens; None otherwise
         self.hand_map: nn.Linear | None = None
         if hasattr(backbone, "patch_embed") and hasattr(backbone, "forward_features"):
             self.hand_map = nn.Linear(self.embed_dim, 1)
@@ -635,13 +442,11 @@ class ViTTemporal(nn.Module):
         return str(getattr(self.backbone, "init_source", "unknown"))
 
     def _frame_tokens(self, x: Tensor) -> Tensor:
-        """``(B, T, C, H, W) -> (B*T, prefix + P, D)``: every token after the backbone's
-        final norm."""
+        """``(B, T, C, H, W) -> (B*T, prefix + P, D)``, after the backbone's final norm."""
         return self.backbone.forward_features(self.frame_norm(x.flatten(0, 1)))
 
     def _pool_tokens(self, tokens: Tensor) -> Tensor:
-        """``(B*T, prefix + P, D) -> (B*T, D)``: the frame embedding (the backbone's own
-        pooling, CLS, when there is no ``frame_pool``)."""
+        """``(B*T, prefix + P, D) -> (B*T, D)`` (without ``frame_pool``: the CLS token)."""
         if self.frame_pool is None:
             return self.backbone.forward_head(tokens)
         return self.frame_pool(tokens[:, self.backbone.num_prefix_tokens:])
@@ -651,8 +456,8 @@ class ViTTemporal(nn.Module):
         return self._pool_tokens(self._frame_tokens(x)).unflatten(0, x.shape[:2])
 
     def encode_frames_and_map(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Frame embeddings ``(B, T, D)`` and the hand map's patch scores ``(B, T, P)``,
-        from one backbone pass (training with the hand loss; needs ``hand_map``)."""
+        """Frame embeddings ``(B, T, D)`` and the hand map's patch scores ``(B, T, P)``
+        from one backbone pass (the hand loss; needs ``hand_map``)."""
         tokens = self._frame_tokens(x)
         scores = self.hand_map(tokens[:, self.backbone.num_prefix_tokens:]).squeeze(-1)
         return (self._pool_tokens(tokens).unflatten(0, x.shape[:2]),
@@ -663,8 +468,8 @@ class ViTTemporal(nn.Module):
         return self.head(emb)
 
     def locate_hand(self, emb: Tensor) -> Tensor:
-        """Per-frame hand evidence from embeddings: ``(B, T, D) -> (B, T, 3)`` rows
-        ``(P(hand in view), x, y)``, the centre in fractions of the frame side."""
+        """``(B, T, D) -> (B, T, 3)`` rows ``(P(hand in view), x, y)``, the centre in
+        fractions of the frame side."""
         out = self.hand_probe(emb)
         return torch.cat([torch.sigmoid(out[..., :1]), out[..., 1:]], dim=-1)
 
@@ -687,8 +492,7 @@ class ViTTemporal(nn.Module):
 
 def clip_config_for(data_config: Mapping[str, Any], num_frames: int) -> ClipConfig:
     """The :class:`ClipConfig` a model expects, from timm's resolved data config."""
-    size = data_config["input_size"]
-    return ClipConfig(num_frames=int(num_frames), image_size=int(size[-1]),
+    return ClipConfig(num_frames=int(num_frames), image_size=int(data_config["input_size"][-1]),
                       mean=tuple(float(v) for v in data_config["mean"]),
                       std=tuple(float(v) for v in data_config["std"]))
 
@@ -699,8 +503,6 @@ def check_model_config(cfg: ModelConfig) -> None:
         raise GestureError(f"ModelConfig.head must be one of {HEADS}, got {cfg.head!r}")
     if cfg.frame_pool not in FRAME_POOLS:
         raise GestureError(f"ModelConfig.frame_pool must be one of {FRAME_POOLS}, got {cfg.frame_pool!r}")
-    if cfg.pool not in POOLS:
-        raise GestureError(f"ModelConfig.pool must be one of {POOLS}, got {cfg.pool!r}")
     if cfg.num_frames < 1:
         raise GestureError(f"ModelConfig.num_frames must be >= 1, got {cfg.num_frames}")
     if cfg.head == "transformer" and cfg.temporal_depth < 1:
@@ -709,17 +511,14 @@ def check_model_config(cfg: ModelConfig) -> None:
 
 def build_model(model_cfg: ModelConfig, num_classes: int, labels: Sequence[str] | None = None,
                 **timm_kwargs: Any) -> ViTTemporal:
-    """The :class:`ViTTemporal` described by ``model_cfg`` for ``num_classes`` classes.
-
-    ``labels`` (class names in index order) are attached for checkpoints;
-    ``timm_kwargs`` go to the backbone's ``timm.create_model``.
-    """
+    """The :class:`ViTTemporal` of ``model_cfg`` for ``num_classes`` classes (``labels``
+    in index order); ``timm_kwargs`` go to the backbone's ``timm.create_model``."""
     check_model_config(model_cfg)
     if labels is not None and len(labels) != num_classes:
         raise GestureError(f"{len(labels)} labels for {num_classes} classes")
     backbone = build_backbone(model_cfg.backbone, pretrained=model_cfg.pretrained,
                               weights=model_cfg.weights, image_size=model_cfg.image_size,
-                              drop_path=model_cfg.drop_path, **timm_kwargs)
+                              **timm_kwargs)
     dim = int(backbone.num_features)
     frame_pool = None
     if model_cfg.frame_pool == "tokens":
@@ -728,12 +527,6 @@ def build_model(model_cfg: ModelConfig, num_classes: int, labels: Sequence[str] 
             raise GestureError(f"frame_pool='tokens' needs a ViT with patch tokens; "
                                f"{model_cfg.backbone!r} has none (use frame_pool='cls')")
         frame_pool = FlattenTokens(int(n_tokens), dim)
-    elif model_cfg.frame_pool == "spatial":
-        grid = getattr(getattr(backbone, "patch_embed", None), "grid_size", None)
-        if grid is None or not hasattr(backbone, "forward_features"):
-            raise GestureError(f"frame_pool='spatial' needs a ViT with a patch grid; "
-                               f"{model_cfg.backbone!r} has none (use frame_pool='cls')")
-        frame_pool = SpatialSoftArgmax(tuple(grid), dim)
     head: nn.Module
     if model_cfg.head == "mean":
         head = MeanPoolHead(dim, num_classes, dropout=model_cfg.dropout)
@@ -742,46 +535,29 @@ def build_model(model_cfg: ModelConfig, num_classes: int, labels: Sequence[str] 
             dim, num_classes, model_cfg.num_frames, dim=model_cfg.temporal_dim,
             depth=model_cfg.temporal_depth, num_heads=model_cfg.temporal_heads,
             mlp_ratio=model_cfg.temporal_mlp_ratio, dropout=model_cfg.dropout,
-            causal=model_cfg.causal, pool=model_cfg.pool, motion=model_cfg.motion_tokens,
+            causal=model_cfg.causal, motion=model_cfg.motion_tokens,
             delta=model_cfg.temporal_delta)
     return ViTTemporal(backbone, head, model_cfg, labels, frame_pool=frame_pool)
 
 
-def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameters (``trainable_only``: those with ``requires_grad``)."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+def count_parameters(module: nn.Module) -> int:
+    """Number of parameters."""
+    return sum(p.numel() for p in module.parameters())
 
 
 # --------------------------------------------------------------------------- checkpoints
 
 
-def _atomic_write(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def save_checkpoint(path: str | os.PathLike[str], model: ViTTemporal,
                     metrics: Mapping[str, Any] | None = None, **extra: Any) -> Path:
-    """Write ``model`` (weights, :class:`ModelConfig`, labels, clip/normalisation) plus
-    ``metrics`` and any ``extra`` entries (history, train config, resume state) to
-    ``path`` atomically (temp file + ``os.replace``).
-
-    Everything stored is a tensor or a plain Python value, so :func:`load_checkpoint`
-    can use ``torch.load(weights_only=True)``.  ``extra['model_state']`` overrides the
-    weights saved (e.g. the best epoch's rather than the current ones).
-    """
+    """Write ``model`` (weights, :class:`ModelConfig`, labels, clip) plus ``metrics`` and
+    any ``extra`` entries (history, train config, resume state) to ``path`` atomically.
+    Only tensors and plain values, so it loads with ``weights_only=True``.
+    ``extra['model_state']`` overrides the weights saved (e.g. the best epoch's)."""
     state = extra.pop("model_state", None)
-    if state is None:
-        state = model.state_dict()
+    state = model.state_dict() if state is None else state
     ckpt = {
         "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
         "model_state": {k: v.detach().cpu() for k, v in state.items()},
         "model_cfg": to_dict(model.cfg),
         "labels": list(model.labels),
@@ -793,15 +569,14 @@ def save_checkpoint(path: str | os.PathLike[str], model: ViTTemporal,
         "versions": {"torch": str(torch.__version__), "timm": str(timm.__version__)},
         **extra,
     }
-    return _atomic_write(Path(path), lambda tmp: torch.save(ckpt, tmp))
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+    return Path(path)
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The raw checkpoint dict (``weights_only=True``), checked to be one of ours.
-
-    Raises a one-line :class:`GestureError` naming the file when it is missing, corrupt,
-    not a PyTorch file, or not a checkpoint of this series.
-    """
+    """The raw checkpoint dict (``weights_only=True``); a one-line :class:`GestureError`
+    naming the file when it is missing, unreadable or not a checkpoint of this series."""
     path = Path(path)
     if not path.is_file():
         raise input_error(path, "checkpoint not found",
@@ -819,29 +594,40 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
                           "pass a .pt file written by `gesture-utils train`")
     for key in ("model_state", "model_cfg", "labels", "clip"):
         if key not in ckpt:
-            raise input_error(path, f"checkpoint lacks {key!r}", "re-train the model")
+            raise input_error(path, f"checkpoint lacks {key!r}; {RETRAIN}")
     return ckpt
 
 
-def config_differences(a: ModelConfig, b: ModelConfig, ignore: frozenset[str] = INIT_ONLY_FIELDS
-                       ) -> dict[str, tuple[Any, Any]]:
-    """Fields (other than ``ignore``) whose values differ: ``{name: (a, b)}``."""
-    return {f.name: (getattr(a, f.name), getattr(b, f.name)) for f in fields(ModelConfig)
-            if f.name not in ignore and getattr(a, f.name) != getattr(b, f.name)}
+def stored_config(path: str | os.PathLike[str], cls: type, data: Any):
+    """The config ``cls`` recorded in the checkpoint at ``path``; a one-line
+    :class:`GestureError` when its fields are not exactly this package's."""
+    try:
+        return from_dict(cls, dict(data))
+    except (GestureError, TypeError, ValueError) as e:
+        raise input_error(path, f"stored config does not load ({e}); {RETRAIN}") from None
+
+
+def _check_data(path: Path, stored: Any, want: Mapping[str, Any]) -> None:
+    if not isinstance(stored, Mapping):
+        raise input_error(path, f"does not record the settings of the data it was trained on; {RETRAIN}")
+    diff = sorted(k for k in set(stored) | set(want) if stored.get(k) != want.get(k))
+    if diff:
+        what = ", ".join(f"{k}={stored.get(k)!r} (now {want.get(k)!r})" for k in diff[:3])
+        raise input_error(path, f"trained on data generated with other settings: {what}; {RETRAIN}")
 
 
 def load_checkpoint(path: str | os.PathLike[str], expected_labels: Sequence[str] | None = None,
-                    expected_config: ModelConfig | None = None,
+                    data_config: Mapping[str, Any] | None = None,
                     map_location: str | torch.device = "cpu") -> tuple[ViTTemporal, dict[str, Any]]:
     """Rebuild the model stored at ``path``: returns ``(model in eval mode, info)``.
 
     ``info`` holds ``labels``, ``clip`` (:class:`ClipConfig`), ``model_cfg``
     (:class:`ModelConfig`), ``metrics`` and every other stored entry (``history``,
     ``train_cfg``, ``epoch``...).  Loading uses ``torch.load(weights_only=True)`` and no
-    download (the backbone is rebuilt without pretrained weights, then filled in).
-    Refuses, with a one-line :class:`GestureError` naming the file, a checkpoint whose
-    labels differ from ``expected_labels``, whose architecture differs from
-    ``expected_config``, or whose weights do not fit its own config.
+    download.  A checkpoint that does not load (missing or unknown config fields, weights
+    of other shapes), whose labels differ from ``expected_labels``, or that was trained on
+    data other than ``data_config`` (:func:`gesture_utils.generation.dataset_config`)
+    raises a one-line :class:`GestureError` naming the file.
     """
     path = Path(path)
     ckpt = read_checkpoint(path)
@@ -849,31 +635,19 @@ def load_checkpoint(path: str | os.PathLike[str], expected_labels: Sequence[str]
     if expected_labels is not None and list(expected_labels) != labels:
         raise input_error(path, f"was trained for labels {labels}, not {list(expected_labels)}",
                           "use a checkpoint trained on this dataset or re-train")
-    try:
-        cfg = from_stored(ModelConfig, ckpt["model_cfg"])
-        clip = from_dict(ClipConfig, dict(ckpt["clip"]))
-    except (GestureError, TypeError) as e:
-        raise input_error(path, f"stored config is not understood ({e})",
-                          "it was written by another version; re-train") from None
-    if expected_config is not None:
-        diff = config_differences(cfg, expected_config)
-        if diff:
-            what = ", ".join(f"{k}={v[0]!r} (expected {v[1]!r})" for k, v in diff.items())
-            raise input_error(path, f"model config does not match: {what}",
-                              "build the model with the checkpoint's config or re-train")
-    build_cfg = ModelConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(ModelConfig)},
-                               "pretrained": False, "weights": None})
-    with warnings.catch_warnings():
+    cfg = stored_config(path, ModelConfig, ckpt["model_cfg"])
+    clip = stored_config(path, ClipConfig, ckpt["clip"])
+    if data_config is not None:
+        _check_data(path, ckpt.get("dataset_config"), data_config)
+    with warnings.catch_warnings():  # rebuilt without downloads, then filled in
         warnings.simplefilter("ignore", PretrainedFallbackWarning)
-        model = build_model(build_cfg, len(labels), labels=labels)
+        model = build_model(replace(cfg, pretrained=False, weights=None), len(labels), labels=labels)
     try:
         model.load_state_dict(ckpt["model_state"])
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0][:200]
-        raise input_error(path, f"weights do not fit the stored model config ({first})",
-                          "the file is damaged or was edited; re-train") from None
-    model.cfg = cfg
-    model.clip = clip
+        raise input_error(path, f"weights do not fit the stored model config ({first}); {RETRAIN}") from None
+    model.cfg, model.clip = cfg, clip
     model.backbone.init_source = str(ckpt.get("init_source", "checkpoint"))
     model.to(map_location).eval()
     info = {k: v for k, v in ckpt.items() if k not in ("model_state", "train_state")}
@@ -881,47 +655,21 @@ def load_checkpoint(path: str | os.PathLike[str], expected_labels: Sequence[str]
     return model, info
 
 
-def checkpoint_problem(path: str | os.PathLike[str],
-                       data_config: Mapping[str, Any] | None = None) -> str | None:
-    """None if ``path`` holds a checkpoint this version of the package can load, else the
-    one-line reason (missing, unreadable, written by another version, damaged...).  With
-    ``data_config`` (the dataset's settings, :func:`gesture_utils.generation.dataset_config`)
-    a checkpoint trained on data generated with other settings is a problem too.
-    Notebooks 04-06 use it, via :func:`gesture_utils.training.checkpoint_or_train`, to
-    pick notebook 03's model or say why they cannot."""
-    try:
-        _, info = load_checkpoint(path)
-    except GestureError as e:
-        return str(e)
-    if data_config is not None:
-        stored = info.get("dataset_config")
-        if not isinstance(stored, Mapping):
-            return f"{path}: does not record the settings of the data it was trained on (older version?)"
-        diff = sorted(k for k in set(stored) | set(data_config) if stored.get(k) != data_config.get(k))
-        if diff:
-            what = ", ".join(f"{k}={stored.get(k)!r} (now {data_config.get(k)!r})" for k in diff[:3])
-            return f"{path}: trained on data generated with other settings: {what}"
-    return None
-
-
 __all__ = [
     "CHECKPOINT_FORMAT",
     "FrameStandardize",
     "GESTURE_VITS",
     "HEADS",
-    "POOLS",
     "MeanPoolHead",
     "PretrainedFallbackWarning",
     "TemporalTransformerHead",
     "ViTTemporal",
     "build_backbone",
     "build_model",
-    "checkpoint_problem",
     "check_model_config",
     "clip_config_for",
-    "config_differences",
+    "stored_config",
     "count_parameters",
-    "hub_reachable",
     "load_backbone_weights",
     "load_checkpoint",
     "read_checkpoint",

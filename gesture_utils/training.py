@@ -1,30 +1,15 @@
-"""Training loop, evaluation, checkpoints and resume for the gesture model (notebook 03,
-``gesture-utils train``).
+"""Training for the gesture model (notebook 03, ``gesture-utils train``).
 
-One recipe for every device:
-
-* device auto-selection (cuda, mps, cpu); on CUDA mixed precision (bf16 where
-  supported, else fp16 with a ``GradScaler``); on a CPU PyTorch's own thread count
-  (never forced to one);
-* AdamW (no weight decay on norms, biases, position embeddings and tokens), linear
-  warm-up then cosine decay per step, label smoothing, gradient-norm clipping;
-* model selection and early stopping on the validation split (best accuracy, ties
-  broken by lower loss); the test split is only scored at the end;
-* direction-aware augmentation from :mod:`gesture_utils.datasets` on the training clips;
-* ``hand_weight > 0`` (default 1): an auxiliary per-frame "is the hand in view, and
-  where" loss, on the frame embeddings (the model's :class:`~gesture_utils.models.HandProbe`) and on every
-  patch token (its hand map, :func:`hand_map_loss`); generated data only: clips whose
-  manifest does not say where the hand is are left out of it;
-* ``freeze_backbone=True``: every clip is encoded once (plus its flipped views when
-  augmenting) and only the temporal head trains on the cached frame embeddings;
-* a checkpoint written atomically after every epoch (best weights + everything needed
-  to resume); ``resume=`` continues an interrupted run and reproduces an uninterrupted
-  one exactly on a CPU, because every epoch's randomness is a function of
-  ``(seed, epoch)``.
-
-History is a list of per-epoch dicts (``epoch, train_loss, train_acc, val_loss, val_acc,
-lr, seconds``); losses are plain cross-entropy (label smoothing is only in the
-objective), so a perfect fit shows a loss near 0.
+:func:`train_one_epoch` is one pass of the textbook loop; :func:`fit` runs it once per
+epoch, scores the validation split (:func:`evaluate`), keeps the best epoch (accuracy,
+ties broken by lower loss), stops early and writes a checkpoint after every epoch;
+:func:`train` builds the model and datasets around it and scores the test split at the
+end.  The recipe: AdamW (no weight decay on norms, biases, positions and tokens), linear
+warm-up then cosine decay per step, label smoothing, gradient clipping, mixed precision
+on CUDA, clip augmentation, and the hand loss (``hand_weight``: a probe on each frame
+embedding and a map on each patch token learn where the generator put the hand).
+Every epoch's randomness is a function of ``(seed, epoch)``, so a resumed run repeats an
+uninterrupted one exactly on a CPU.  History losses are plain cross-entropy.
 """
 
 from __future__ import annotations
@@ -33,7 +18,7 @@ import argparse
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -46,7 +31,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from gesture_utils.config import AugmentConfig, ModelConfig, TrainConfig, from_stored, to_dict
+from gesture_utils.config import AugmentConfig, ModelConfig, TrainConfig, to_dict
 from gesture_utils.datasets import (
     ClipCache,
     GestureClipDataset,
@@ -61,11 +46,10 @@ from gesture_utils.generation import TIME_REVERSED, dataset_config
 from gesture_utils.models import (
     ViTTemporal,
     build_model,
-    checkpoint_problem,
-    config_differences,
     load_checkpoint,
     read_checkpoint,
     save_checkpoint,
+    stored_config,
 )
 from gesture_utils.runtime import pick_device, seed_everything
 
@@ -157,16 +141,14 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (int(seed) * 1_000_003 + int(epoch) * 7919 + 17) % (2**63 - 1)
 
 
+@dataclass
 class EmbeddingSet:
-    """Cached frame embeddings for head-only training (``freeze_backbone=True``).
+    """Cached frame embeddings for head-only training (``freeze_backbone=True``):
+    ``emb`` ``(V, N, T, D)``, V views (the clip, then its flips when augmenting) of N
+    clips, ``y`` ``(V, N)`` (flipped labels swapped).  Each epoch draws a view per clip."""
 
-    ``emb`` is ``(V, N, T, D)``: V views (the clip, then its horizontal / vertical flip
-    when augmenting) of N clips; ``y`` is ``(V, N)`` with labels swapped for flipped
-    views.  Each epoch picks one random view per clip.
-    """
-
-    def __init__(self, emb: Tensor, y: Tensor) -> None:
-        self.emb, self.y = emb, y
+    emb: Tensor
+    y: Tensor
 
     def __len__(self) -> int:
         return int(self.emb.shape[1])
@@ -178,23 +160,16 @@ class EmbeddingSet:
 
 def _views(dataset: GestureClipDataset) -> list[str]:
     aug = dataset.aug
-    views = ["none"]
-    if aug is not None and aug.hflip_p > 0:
-        views.append("h")
-    if aug is not None and aug.vflip_p > 0:
-        views.append("v")
-    return views
+    flips = (("h", aug.hflip_p), ("v", aug.vflip_p)) if aug is not None else ()
+    return ["none"] + [view for view, p in flips if p > 0]
 
 
 @torch.no_grad()
 def encode_dataset(model: ViTTemporal, dataset: GestureClipDataset, device: str = "cpu",
                    batch_size: int = 16, views: Sequence[str] | None = None,
                    progress: bool = False) -> EmbeddingSet:
-    """Encode every clip of ``dataset`` once: ``(V, N, T, D)`` embeddings + ``(V, N)`` labels.
-
-    ``views`` (default: ``'none'`` plus the flips the dataset's augmentation uses):
-    ``'none'``, ``'h'`` (horizontal flip, ``swipe_left <-> swipe_right``), ``'v'``.
-    """
+    """Encode every clip of ``dataset`` once, per view: ``'none'``, ``'h'`` / ``'v'``
+    (horizontal / vertical flip, labels swapped; default: the flips its augmentation uses)."""
     views = list(views) if views is not None else _views(dataset)
     model.eval()
     dtype = amp_dtype(device)
@@ -252,14 +227,11 @@ def augment_batch(x: Tensor, y: Tensor, g: torch.Generator, reverse_map: Tensor,
                   reverse_p: float = 0.5, color: bool = True,
                   mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.5, 0.5, 0.5),
                   hand: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Clip-level augmentation of a normalised batch ``(B, T, C, H, W)``, labels ``(B,)``.
-
-    Time reversal (label mapped by ``reverse_map``; classes mapped to -1 are left alone)
-    with probability ``reverse_p``; with ``color``, a random RGB channel order and a
-    colour inversion (p = 0.5) per clip, done in pixel space so any ``mean``/``std``
-    normalisation stays exact.  Randomness comes from ``g`` only.  ``hand``: per-frame
-    targets ``(B, T, ...)`` reversed with their clips; then returns ``(x, y, hand)``.
-    """
+    """Clip-level augmentation of a normalised batch ``(B, T, C, H, W)``, labels ``(B,)``,
+    randomness from ``g`` only: time reversal with probability ``reverse_p`` (label mapped
+    by ``reverse_map``; -1: left alone); with ``color``, per clip a random RGB order and a
+    colour inversion (p = 0.5), in pixel space.  ``hand`` targets ``(B, T, ...)`` are
+    reversed with their clips; then returns ``(x, y, hand)``."""
     B = x.shape[0]
     if reverse_p > 0:
         target = reverse_map[y]
@@ -334,26 +306,23 @@ def _hand_step(model: ViTTemporal, x: Tensor, hand: Tensor) -> tuple[Tensor, Ten
     return model.classify_embeddings(emb), aux + hand_loss(model.hand_probe(emb).float(), hand)
 
 
-def _forward(model: ViTTemporal, x: Tensor, embeddings: bool) -> Tensor:
-    return model.classify_embeddings(x) if embeddings else model(x)
+def _forward(model: ViTTemporal, x: Tensor) -> Tensor:
+    """Logits of clips ``(B, T, C, H, W)`` or of frame embeddings ``(B, T, D)``."""
+    return model.classify_embeddings(x) if x.ndim == 3 else model(x)
 
 
 @torch.no_grad()
 def evaluate(model: ViTTemporal, data: Dataset | EmbeddingSet, device: str = "cpu",
              batch_size: int = 32, amp: bool = True) -> dict[str, Any]:
-    """Loss and accuracy of ``model`` on a clip dataset (or cached embeddings, first view).
-
-    Returns ``loss`` (mean cross-entropy), ``acc``, ``y_true``/``y_pred`` ``(N,)`` int
-    arrays and ``probs`` ``(N, K)``.
-    """
+    """Mean cross-entropy ``loss``, ``acc``, ``y_true`` / ``y_pred`` ``(N,)`` and ``probs``
+    ``(N, K)`` of ``model`` on a clip dataset (or cached embeddings, first view)."""
     model.eval()
-    embeddings = isinstance(data, EmbeddingSet)
     dtype = amp_dtype(device, amp)
     ys, logits_all = [], []
     for batch in _batches(data, batch_size, shuffle=False, seed=0, epoch=0):
         x, y = batch[0], batch[1]  # a dataset with_hand also yields hand targets
         with _autocast(device, dtype):
-            logits = _forward(model, x.to(device), embeddings)
+            logits = _forward(model, x.to(device))
         logits_all.append(logits.float().cpu())
         ys.append(y.cpu())
     if not ys:
@@ -411,7 +380,80 @@ def pair_accuracy(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str],
     return float((y_pred[mask] == y_true[mask]).mean()) if mask.any() else float("nan")
 
 
-# --------------------------------------------------------------------------- the loop
+# --------------------------------------------------------------------------- one epoch
+
+
+def _train_step(model: ViTTemporal, x: Tensor, y: Tensor, hand: Tensor | None,
+                optimizer: torch.optim.Optimizer, scheduler: Any, cfg: TrainConfig,
+                scaler: torch.amp.GradScaler, dtype: torch.dtype | None) -> Tensor:
+    """One optimiser step on one batch; returns its logits."""
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    with _autocast(str(x.device), dtype):
+        if hand is not None:
+            logits, aux = _hand_step(model, x, hand.to(x.device))
+            loss = criterion(logits.float(), y) + cfg.hand_weight * aux
+        else:
+            logits = _forward(model, x)
+            loss = criterion(logits.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if cfg.grad_clip > 0:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    if scheduler is not None:
+        scheduler.step()
+    return logits
+
+
+def train_one_epoch(model: ViTTemporal, batches: Iterable[Sequence[Tensor]],
+                    optimizer: torch.optim.Optimizer, scheduler: Any = None,
+                    cfg: TrainConfig | None = None, *, scaler: torch.amp.GradScaler | None = None,
+                    augment: Callable[..., tuple] | None = None,
+                    hand: bool = False) -> dict[str, float]:
+    """One pass over ``batches`` (``(x, y[, hand targets])``, clips or frame embeddings)
+    on the model's device, one step per batch: cross-entropy with ``cfg.label_smoothing``
+    (+ ``cfg.hand_weight`` x the hand loss when ``hand``), backward, clipping at
+    ``cfg.grad_clip``, optimiser and scheduler step.  ``augment(x, y, hand)`` changes each
+    batch first.  Returns the mean plain cross-entropy ``loss`` and ``acc``."""
+    cfg = cfg or TrainConfig()
+    device = next(model.parameters()).device
+    dtype = amp_dtype(str(device), cfg.amp)
+    if scaler is None:
+        scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    model.train()
+    n_seen, loss_sum, correct = 0, 0.0, 0
+    for batch in batches:
+        x, y = batch[0], batch[1]
+        target = batch[2] if hand and len(batch) > 2 else None
+        if augment is not None:
+            x, y, target = augment(x, y, target)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        logits = _train_step(model, x, y, target, optimizer, scheduler, cfg, scaler, dtype)
+        with torch.no_grad():
+            loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
+            correct += int((logits.argmax(1) == y).sum())
+            n_seen += int(y.numel())
+    if not n_seen:
+        raise GestureError("train_one_epoch got no batches")
+    return {"loss": loss_sum / n_seen, "acc": correct / n_seen}
+
+
+def _augmenter(model: ViTTemporal, cfg: TrainConfig, epoch: int) -> Callable[..., tuple]:
+    """The clip augmentation of one epoch (time reversal, colours), seeded by it."""
+    g = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch) + 1)
+    reverse_map = reverse_label_map(list(model.labels))
+
+    def augment(x: Tensor, y: Tensor, hand: Tensor | None) -> tuple:
+        out = augment_batch(x, y, g, reverse_map, cfg.time_reverse_p, cfg.color_aug,
+                            model.clip.mean, model.clip.std, hand=hand)
+        return out[0], out[1], (out[2] if hand is not None else None)
+
+    return augment
+
+
+# --------------------------------------------------------------------------- fit
 
 
 @dataclass
@@ -430,8 +472,74 @@ def _score(record: Mapping[str, Any]) -> tuple[float, float]:
     return (record["val_acc"], -record["val_loss"])
 
 
-def _is_better(record: Mapping[str, Any], best: tuple[float, float] | None) -> bool:
-    return best is None or _score(record) > tuple(best)
+@dataclass
+class _Run:
+    """Where a :func:`fit` stands: its history and best epoch so far (what resumes it)."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_state: dict[str, Tensor] | None = None
+    best_score: tuple[float, float] | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+
+    def add(self, record: dict[str, Any], model: nn.Module) -> None:
+        """Append an epoch's record; keep the weights if it is the best so far."""
+        self.history.append(record)
+        if self.best_score is None or _score(record) > tuple(self.best_score):
+            self.best_score, self.best_epoch, self.bad_epochs = _score(record), record["epoch"], 0
+            self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        else:
+            self.bad_epochs += 1
+
+
+def _resume(state: Mapping[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
+            scheduler: Any, scaler: torch.amp.GradScaler) -> _Run:
+    model.load_state_dict(state["model_state"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    best = tuple(state["best_score"]) if state.get("best_score") else None
+    return _Run([dict(r) for r in state["history"]], state.get("best_state"), best,
+                int(state["best_epoch"]), int(state["bad_epochs"]))
+
+
+def _save_epoch(path: str | os.PathLike[str], model: ViTTemporal, cfg: TrainConfig, run: _Run,
+                optimizer: torch.optim.Optimizer, scheduler: Any, scaler: torch.amp.GradScaler,
+                finished: bool, extra: Mapping[str, Any] | None) -> None:
+    """The best weights so far, plus everything needed to resume after this epoch."""
+    state = {"epoch": run.history[-1]["epoch"], "model_state": model.state_dict(),
+             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+             "history": run.history, "best_state": None, "best_score": list(run.best_score),
+             "best_epoch": run.best_epoch, "bad_epochs": run.bad_epochs, "finished": finished}
+    save_checkpoint(path, model, metrics=_best_metrics(run.history, run.best_epoch),
+                    model_state=run.best_state, train_state=state, train_cfg=to_dict(cfg),
+                    history=run.history, epoch=run.best_epoch, selection_split="val",
+                    **dict(extra or {}))
+
+
+def _prepare(model: ViTTemporal, train_data: Any, val_data: Any, cfg: TrainConfig,
+             quiet: bool) -> bool:
+    """Check the data, move and (maybe) freeze the model; True when the hand loss trains."""
+    embeddings = isinstance(train_data, EmbeddingSet)
+    if embeddings != isinstance(val_data, EmbeddingSet):
+        raise GestureError("train_data and val_data must both be datasets or both embeddings")
+    if len(train_data) == 0 or len(val_data) == 0:
+        raise GestureError(f"need training and validation clips, got {len(train_data)} and "
+                           f"{len(val_data)}")
+    model.to(cfg.device or pick_device())
+    if embeddings or cfg.freeze_backbone:
+        model.freeze_backbone(True)
+    trains_backbone = not (embeddings or cfg.freeze_backbone)
+    wants_hand = cfg.hand_weight > 0 and trains_backbone and getattr(train_data, "with_hand", False)
+    if cfg.hand_weight > 0 and trains_backbone and not wants_hand and not quiet:
+        tqdm.write("no per-frame hand loss in this run (hand_weight): this dataset gives no "
+                   "hand positions (generated clips do, with "
+                   "GestureClipDataset(with_hand=True))")
+    if wants_hand:  # the hand loss trains the model's own probe (and hand map)
+        model.hand_probe.trained.fill_(True)
+    return bool(wants_hand)
 
 
 def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Dataset | EmbeddingSet,
@@ -439,139 +547,55 @@ def fit(model: ViTTemporal, train_data: Dataset | EmbeddingSet, val_data: Datase
         resume_state: Mapping[str, Any] | None = None, quiet: bool = False,
         on_epoch_end: EpochCallback | None = None,
         checkpoint_extra: Mapping[str, Any] | None = None) -> TrainResult:
-    """Train ``model`` on ``train_data``, select on ``val_data``; see the module docstring.
-
-    ``train_data``/``val_data``: clip datasets ``(T, C, H, W)`` items, or
-    :class:`EmbeddingSet` s (then only the head trains).  ``checkpoint``: file written
-    after every epoch (best weights + resume state).  ``resume_state``: the
-    ``train_state`` entry of such a checkpoint.  ``on_epoch_end(record, model)`` returning True
-    stops training (as an interruption would: the run can be resumed).
-    """
+    """:func:`train_one_epoch` and :func:`evaluate` on ``val_data`` per epoch, keeping the
+    best epoch, with early stopping (``cfg.patience``).  Clip datasets or
+    :class:`EmbeddingSet` s (then only the head trains).  ``checkpoint``: written after
+    every epoch; ``resume_state``: its ``train_state``.  ``on_epoch_end(record, model)``
+    returning True stops as an interruption would (the run can be resumed)."""
     cfg = cfg or TrainConfig()
     device = cfg.device or pick_device()
-    embeddings = isinstance(train_data, EmbeddingSet)
-    if embeddings != isinstance(val_data, EmbeddingSet):
-        raise GestureError("train_data and val_data must both be datasets or both embeddings")
-    if len(train_data) == 0 or len(val_data) == 0:
-        raise GestureError(f"need training and validation clips, got {len(train_data)} and "
-                           f"{len(val_data)}")
-    model.to(device)
-    if embeddings or cfg.freeze_backbone:
-        model.freeze_backbone(True)
-    dtype = amp_dtype(device, cfg.amp)
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
-    steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
-    trains_backbone = not (embeddings or cfg.freeze_backbone)
-    wants_probe = cfg.hand_weight > 0 and trains_backbone and getattr(train_data, "with_hand", False)
-    if cfg.hand_weight > 0 and trains_backbone and not wants_probe and not quiet:
-        tqdm.write("no per-frame hand loss in this run (hand_weight): this dataset gives no "
-                   "hand positions (generated clips do, with "
-                   "GestureClipDataset(with_hand=True))")
-    if wants_probe:  # the hand loss trains the model's own probe (and hand map)
-        model.hand_probe.trained.fill_(True)
+    hand = _prepare(model, train_data, val_data, cfg, quiet)
+    steps = math.ceil(len(train_data) / cfg.batch_size)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype(device, cfg.amp) == torch.float16)
     optimizer = make_optimizer(model, cfg)
-    scheduler = make_scheduler(optimizer, cfg, steps_per_epoch)
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    clip_aug = (not embeddings and cfg.augment and (cfg.time_reverse_p > 0 or cfg.color_aug))
-    reverse_map = reverse_label_map(list(model.labels))
-
-    history: list[dict[str, Any]] = []
-    best_state: dict[str, Tensor] | None = None
-    best_score: tuple[float, float] | None = None
-    best_epoch, bad_epochs, start = 0, 0, 0
-    if resume_state is not None:
-        model.load_state_dict(resume_state["model_state"])
-        optimizer.load_state_dict(resume_state["optimizer"])
-        scheduler.load_state_dict(resume_state["scheduler"])
-        if resume_state.get("scaler"):
-            scaler.load_state_dict(resume_state["scaler"])
-        history = [dict(r) for r in resume_state["history"]]
-        best_state = resume_state.get("best_state")
-        best_score = tuple(resume_state["best_score"]) if resume_state.get("best_score") else None
-        best_epoch = int(resume_state["best_epoch"])
-        bad_epochs = int(resume_state["bad_epochs"])
-        start = int(resume_state["epoch"])
-
-    stopped_early = False
-    epochs = tqdm(range(start, cfg.epochs), desc="epochs", disable=quiet, initial=start,
-                  total=cfg.epochs)
+    scheduler = make_scheduler(optimizer, cfg, steps)
+    run = _Run() if resume_state is None else _resume(resume_state, model, optimizer, scheduler, scaler)
+    clip_aug = (not isinstance(train_data, EmbeddingSet) and cfg.augment
+                and (cfg.time_reverse_p > 0 or cfg.color_aug))
+    start, stopped_early = (run.history[-1]["epoch"] if run.history else 0), False
+    epochs = tqdm(range(start, cfg.epochs), desc="epochs", disable=quiet, initial=start, total=cfg.epochs)
     for epoch in epochs:
         t0 = time.perf_counter()
         torch.manual_seed(_epoch_seed(cfg.seed, epoch))  # dropout etc.
-        model.train()
-        n_seen, loss_sum, correct = 0, 0.0, 0
-        batches = _batches(train_data, cfg.batch_size, True, cfg.seed, epoch, cfg.num_workers)
-        g_aug = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch) + 1)
-        for batch in tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}", leave=False,
-                          disable=quiet):
-            x, y = batch[0], batch[1]
-            hand = batch[2] if wants_probe and len(batch) > 2 else None
-            if clip_aug:
-                out = augment_batch(x, y, g_aug, reverse_map, cfg.time_reverse_p, cfg.color_aug,
-                                    model.clip.mean, model.clip.std, hand=hand)
-                x, y = out[0], out[1]
-                hand = out[2] if hand is not None else None
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with _autocast(device, dtype):
-                if hand is not None:
-                    logits, aux = _hand_step(model, x, hand.to(device))
-                    loss = criterion(logits.float(), y) + cfg.hand_weight * aux
-                else:
-                    logits = _forward(model, x, embeddings)
-                    loss = criterion(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            with torch.no_grad():
-                loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
-                correct += int((logits.argmax(1) == y).sum())
-                n_seen += int(y.numel())
+        batches = tqdm(_batches(train_data, cfg.batch_size, True, cfg.seed, epoch, cfg.num_workers),
+                       total=steps, desc=f"epoch {epoch + 1}", leave=False, disable=quiet)
+        stats = train_one_epoch(model, batches, optimizer, scheduler, cfg, scaler=scaler, hand=hand,
+                                augment=_augmenter(model, cfg, epoch) if clip_aug else None)
         train_seconds = time.perf_counter() - t0
         val = evaluate(model, val_data, device, batch_size=max(cfg.batch_size, 32), amp=cfg.amp)
-        record = {"epoch": epoch + 1, "train_loss": loss_sum / n_seen, "train_acc": correct / n_seen,
+        record = {"epoch": epoch + 1, "train_loss": stats["loss"], "train_acc": stats["acc"],
                   "val_loss": val["loss"], "val_acc": val["acc"],
                   "lr": float(optimizer.param_groups[-1]["lr"]),
                   "seconds": time.perf_counter() - t0, "train_seconds": train_seconds}
-        history.append(record)
-        if _is_better(record, best_score):
-            best_score, best_epoch, bad_epochs = _score(record), epoch + 1, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        else:
-            bad_epochs += 1
-        stop = cfg.patience > 0 and bad_epochs >= cfg.patience
+        run.add(record, model)
+        stopped_early = cfg.patience > 0 and run.bad_epochs >= cfg.patience
         if not quiet:
             epochs.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{record['val_acc']:.3f}")
             tqdm.write(format_record(record, cfg.epochs))
         if checkpoint is not None:
-            state = {"epoch": epoch + 1, "model_state": model.state_dict(),
-                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-                     "history": history, "best_state": None, "best_score": list(best_score),
-                     "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-                     "finished": bool(stop or epoch + 1 == cfg.epochs)}
-            save_checkpoint(checkpoint, model, metrics=_best_metrics(history, best_epoch),
-                            model_state=best_state, train_state=state, train_cfg=to_dict(cfg),
-                            history=history, epoch=best_epoch, selection_split="val",
-                            **dict(checkpoint_extra or {}))
-        if stop:
-            stopped_early = True
-            if not quiet:
-                tqdm.write(f"early stop: no better val score for {cfg.patience} epochs "
-                           f"(best epoch {best_epoch})")
-            break
-        if on_epoch_end is not None and on_epoch_end(record, model):
+            _save_epoch(checkpoint, model, cfg, run, optimizer, scheduler, scaler,
+                        stopped_early or epoch + 1 == cfg.epochs, checkpoint_extra)
+        if stopped_early and not quiet:
+            tqdm.write(f"early stop: no better val score for {cfg.patience} epochs "
+                       f"(best epoch {run.best_epoch})")
+        if stopped_early or (on_epoch_end is not None and on_epoch_end(record, model)):
             break
     epochs.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if run.best_state is not None:
+        model.load_state_dict(run.best_state)
     model.eval()
-    return TrainResult(model=model, history=history, best_epoch=best_epoch,
-                       metrics=_best_metrics(history, best_epoch),
+    return TrainResult(model=model, history=run.history, best_epoch=run.best_epoch,
+                       metrics=_best_metrics(run.history, run.best_epoch),
                        checkpoint=Path(checkpoint) if checkpoint is not None else None,
                        stopped_early=stopped_early)
 
@@ -596,23 +620,27 @@ def format_record(record: Mapping[str, Any], epochs: int | None = None) -> str:
 # --------------------------------------------------------------------------- train()
 
 
+def _differences(a: Any, b: Any, allowed: frozenset[str] = frozenset()) -> dict[str, tuple[Any, Any]]:
+    return {f.name: (getattr(a, f.name), getattr(b, f.name)) for f in fields(a)
+            if f.name not in allowed and getattr(a, f.name) != getattr(b, f.name)}
+
+
 def _resume_configs(path: Path, ckpt: Mapping[str, Any], model_cfg: ModelConfig | None,
                     train_cfg: TrainConfig | None) -> tuple[ModelConfig, TrainConfig]:
+    """The stored configs of an interrupted run; changing the model or recipe is refused."""
     if "train_state" not in ckpt or "train_cfg" not in ckpt:
         raise input_error(path, "holds no training state to resume from",
                           "resume from the checkpoint file a `train` run wrote")
-    stored_model = from_stored(ModelConfig, ckpt["model_cfg"])
-    stored_train = from_stored(TrainConfig, ckpt["train_cfg"])
+    stored_model = stored_config(path, ModelConfig, ckpt["model_cfg"])
+    stored_train = stored_config(path, TrainConfig, ckpt["train_cfg"])
     if model_cfg is not None:
-        diff = config_differences(stored_model, model_cfg, ignore=frozenset())
+        diff = _differences(stored_model, model_cfg)
         if diff:
             raise input_error(path, f"cannot resume with a different model config: "
                                     f"{', '.join(f'{k}={v[0]!r} vs {v[1]!r}' for k, v in diff.items())}",
                               "resume without changing the model, or start a new run")
     if train_cfg is not None:
-        allowed = {"device", "num_workers"}
-        diff = {f.name for f in fields(TrainConfig)
-                if f.name not in allowed and getattr(train_cfg, f.name) != getattr(stored_train, f.name)}
+        diff = _differences(train_cfg, stored_train, frozenset({"device", "num_workers"}))
         if diff:
             raise input_error(path, f"cannot resume with a different training recipe: {sorted(diff)}",
                               "resume with the stored settings, or start a new run")
@@ -620,84 +648,90 @@ def _resume_configs(path: Path, ckpt: Mapping[str, Any], model_cfg: ModelConfig 
     return stored_model, stored_train
 
 
-def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
-          model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
-          resume: str | os.PathLike[str] | None = None, quiet: bool = False,
-          cache: ClipCache | None = None, on_epoch_end: EpochCallback | None = None,
-          evaluate_test: bool = True, augment: AugmentConfig | None = None) -> TrainResult:
-    """Train a :class:`ViTTemporal` on the dataset folder ``data`` (notebook 03, CLI).
-
-    Builds the model (its backbone decides image size and normalisation), the
-    train/val/test datasets with that :class:`ClipConfig`, trains with :func:`fit`
-    (checkpointing to ``out`` after every epoch), reloads the best epoch and scores it
-    on the test split (``metrics['test_acc']``, ``['test_per_class']``).
-
-    ``resume``: a checkpoint written by an interrupted run; its model and training
-    configs are used (passing different ones is refused) and training continues after
-    its last finished epoch.  ``cache``: a :class:`ClipCache` shared between runs on the
-    same data (decode once).  ``augment``: override the default :class:`AugmentConfig`.
-    """
-    root = Path(data)
-    resume_state = None
-    if resume is not None:
-        resume = Path(resume)
-        ckpt = read_checkpoint(resume)
-        model_cfg, train_cfg = _resume_configs(resume, ckpt, model_cfg, train_cfg)
-        resume_state = dict(ckpt["train_state"])
-        resume_state["best_state"] = ckpt["model_state"]
-        if out is None:
-            out = resume
-    model_cfg = model_cfg or ModelConfig()
-    train_cfg = train_cfg or TrainConfig()
-    device = train_cfg.device or pick_device()
-    train_cfg = replace(train_cfg, device=device)
-    seed_everything(train_cfg.seed)
-    labels = read_labels(root)
-    if resume is not None and list(ckpt["labels"]) != list(labels):
-        raise input_error(resume, f"was trained for labels {list(ckpt['labels'])}, but {root} has "
-                                  f"{labels}", "resume on the same dataset")
-    model = build_model(model_cfg, len(labels), labels=labels)
-    aug: bool | AugmentConfig = (augment or AugmentConfig()) if train_cfg.augment else False
+def _datasets(root: Path, model: ViTTemporal, cfg: TrainConfig, augment: AugmentConfig | None,
+              cache: ClipCache | None, quiet: bool) -> tuple[dict[str, GestureClipDataset], float]:
+    """The train/val/test datasets for ``model``, decoded; and the seconds decoding took."""
+    aug: bool | AugmentConfig = (augment or AugmentConfig()) if cfg.augment else False
     sets = build_datasets(root, clip=model.clip, augment=aug, cache=cache or ClipCache(),
-                          seed=train_cfg.seed)
+                          seed=cfg.seed)
     if not quiet:
         print(f"{root.name}: {len(sets['train'])} train / {len(sets['val'])} val / "
-              f"{len(sets['test'])} test clips · {len(labels)} classes · "
-              f"{model_cfg.backbone} ({model.init_source}) + {model_cfg.head} head · "
-              f"{device_summary(device, amp_dtype(device, train_cfg.amp))}")
-    if train_cfg.hand_weight > 0 and not train_cfg.freeze_backbone:
+              f"{len(sets['test'])} test clips · {len(model.labels)} classes · "
+              f"{model.cfg.backbone} ({model.init_source}) + {model.cfg.head} head · "
+              f"{device_summary(cfg.device, amp_dtype(cfg.device, cfg.amp))}")
+    if cfg.hand_weight > 0 and not cfg.freeze_backbone:
         # clips whose manifest does not say where the hand is: fit() trains without the
         # hand loss and says so
         sets["train"].with_hand = sets["train"].has_hand_targets
     t0 = time.perf_counter()
     for ds in sets.values():
         ds.preload(progress=not quiet)
-    decode_seconds = time.perf_counter() - t0
+    return sets, time.perf_counter() - t0
+
+
+def _score_test(result: TrainResult, test_set: Dataset, cfg: TrainConfig,
+                out: str | os.PathLike[str] | None) -> None:
+    """Score the kept model on the test split, into ``result.metrics`` and the checkpoint."""
+    labels = list(result.model.labels)
+    test = evaluate(result.model, test_set, cfg.device, amp=cfg.amp)
+    result.metrics.update(
+        test_acc=test["acc"], test_loss=test["loss"],
+        test_per_class=per_class_accuracy(test["y_true"], test["y_pred"], labels),
+        test_errors=error_pairs(test["y_true"], test["y_pred"], labels))
+    if out is not None:
+        ckpt = read_checkpoint(out)
+        extras = {k: v for k, v in ckpt.items()
+                  if k not in ("format", "model_state", "model_cfg", "labels", "clip",
+                               "data_config", "init_source", "metrics", "versions")}
+        save_checkpoint(out, result.model, metrics={**ckpt["metrics"], **result.metrics},
+                        model_state=ckpt["model_state"], **extras)
+
+
+def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
+          model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
+          resume: str | os.PathLike[str] | None = None, quiet: bool = False,
+          cache: ClipCache | None = None, on_epoch_end: EpochCallback | None = None,
+          evaluate_test: bool = True, augment: AugmentConfig | None = None) -> TrainResult:
+    """Train a :class:`ViTTemporal` on the dataset folder ``data`` (notebook 03, CLI):
+    build the model (its backbone decides image size and normalisation) and the datasets,
+    :func:`fit` (checkpointing to ``out`` after every epoch), score the kept epoch on the
+    test split (``metrics['test_acc']``, ``['test_per_class']``).
+
+    ``resume``: a checkpoint of an interrupted run; its configs are used (different ones
+    are refused) and training continues after its last finished epoch.  ``cache``: a
+    :class:`ClipCache` shared between runs.  ``augment``: instead of :class:`AugmentConfig`.
+    """
+    root, resume_state, stored_labels = Path(data), None, None
+    if resume is not None:
+        resume = Path(resume)
+        ckpt = read_checkpoint(resume)
+        model_cfg, train_cfg = _resume_configs(resume, ckpt, model_cfg, train_cfg)
+        resume_state = dict(ckpt["train_state"], best_state=ckpt["model_state"])
+        stored_labels = list(ckpt["labels"])
+        out = resume if out is None else out
+    model_cfg = model_cfg or ModelConfig()
+    train_cfg = train_cfg or TrainConfig()
+    train_cfg = replace(train_cfg, device=train_cfg.device or pick_device())
+    seed_everything(train_cfg.seed)
+    labels = read_labels(root)
+    if stored_labels is not None and stored_labels != list(labels):
+        raise input_error(resume, f"was trained for labels {stored_labels}, but {root} has "
+                                  f"{labels}", "resume on the same dataset")
+    model = build_model(model_cfg, len(labels), labels=labels)
+    sets, decode_seconds = _datasets(root, model, train_cfg, augment, cache, quiet)
     train_data: Dataset | EmbeddingSet = sets["train"]
     val_data: Dataset | EmbeddingSet = sets["val"]
     if train_cfg.freeze_backbone:
-        model.to(device)
-        train_data = encode_dataset(model, sets["train"], device, progress=not quiet)
-        val_data = encode_dataset(model, sets["val"], device, views=["none"], progress=not quiet)
+        model.to(train_cfg.device)
+        train_data = encode_dataset(model, sets["train"], train_cfg.device, progress=not quiet)
+        val_data = encode_dataset(model, sets["val"], train_cfg.device, views=["none"],
+                                  progress=not quiet)
     result = fit(model, train_data, val_data, train_cfg, checkpoint=out, resume_state=resume_state,
                  quiet=quiet, on_epoch_end=on_epoch_end,
-                 checkpoint_extra={"dataset": str(root.name),
-                                   "dataset_config": dataset_config(root)})
+                 checkpoint_extra={"dataset": str(root.name), "dataset_config": dataset_config(root)})
     result.metrics["decode_seconds"] = decode_seconds
     if evaluate_test and len(sets["test"]):
-        test = evaluate(result.model, sets["test"], device, amp=train_cfg.amp)
-        result.metrics.update(
-            test_acc=test["acc"], test_loss=test["loss"],
-            test_per_class=per_class_accuracy(test["y_true"], test["y_pred"], labels),
-            test_errors=error_pairs(test["y_true"], test["y_pred"], labels))
-        if out is not None:  # add the test score to the saved checkpoint
-            ckpt = read_checkpoint(out)
-            ckpt_metrics = {**ckpt["metrics"], **{k: v for k, v in result.metrics.items()}}
-            extras = {k: v for k, v in ckpt.items()
-                      if k not in ("format", "version", "model_state", "model_cfg", "labels",
-                                   "clip", "data_config", "init_source", "metrics", "versions")}
-            save_checkpoint(out, result.model, metrics=ckpt_metrics,
-                            model_state=ckpt["model_state"], **extras)
+        _score_test(result, sets["test"], train_cfg, out)
     if not quiet:
         m = result.metrics
         test_txt = f" · test acc {m['test_acc']:.3f}" if "test_acc" in m else ""
@@ -707,34 +741,34 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
     return result
 
 
+def _load_problem(path: Path, data_config: Mapping[str, Any] | None) -> str | None:
+    try:
+        load_checkpoint(path, data_config=data_config)
+    except GestureError as e:
+        return str(e)
+    return None
+
+
 def checkpoint_or_train(candidates: Sequence[str | os.PathLike[str]], stand_in: str | os.PathLike[str],
                         data: str | os.PathLike[str] | Callable[[], str | os.PathLike[str]],
                         model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
                         log: Callable[[str], None] = print,
                         data_config: Mapping[str, Any] | None = None) -> Path:
-    """A checkpoint to work with, for notebooks that must also run without notebook 03's.
-
-    Returns the first of ``candidates`` (notebook 03's checkpoint first) that this
-    version of the package can load -- and, given ``data_config``
-    (:func:`~gesture_utils.generation.dataset_config`), that was trained on data
-    generated with those settings; says why each present-but-unusable one was skipped.
-    Otherwise returns ``stand_in``: reused if usable, else (missing, outdated -- then it
-    and its exports ``<stem>.*`` are deleted) trained there with ``model_cfg`` /
-    ``train_cfg`` on ``data`` (a dataset folder, or a function returning one, called only
-    when training is needed).  Notebooks 04-06.
-    """
+    """The first of ``candidates`` that loads (and was trained on ``data_config``'s data),
+    saying why each other one is skipped; else ``stand_in``, reused if it loads, else
+    (with its exports ``<stem>.*`` deleted) trained there on ``data`` (a folder, or a
+    function returning one).  Notebooks 04-06 run without notebook 03's model."""
     candidates = [Path(p) for p in candidates]
     for path in candidates:
-        if not path.exists():
-            continue
-        problem = checkpoint_problem(path, data_config)
-        if problem is None:
-            log(f"using {path}")
-            return path
-        log(f"skipping {problem}")
+        if path.exists():
+            problem = _load_problem(path, data_config)
+            if problem is None:
+                log(f"using {path}")
+                return path
+            log(f"skipping {problem}")
     stand_in = Path(stand_in)
     if stand_in.exists():
-        problem = checkpoint_problem(stand_in, data_config)
+        problem = _load_problem(stand_in, data_config)
         if problem is None:
             log(f"using stand-in {stand_in} (run notebook 03 for the real model)")
             return stand_in
@@ -830,24 +864,22 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=_run)
 
 
-_MODEL_ARGS = {"backbone": "backbone", "pretrained": "pretrained", "weights": "weights",
-               "head": "head", "causal": "causal", "image_size": "image_size",
-               "num_frames": "num_frames", "frame_norm": "frame_norm"}
-_TRAIN_ARGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "patience": "patience",
-               "freeze_backbone": "freeze_backbone", "augment": "augment", "seed": "seed",
-               "device": "device", "hand_weight": "hand_weight", "color_aug": "color_aug"}
+_MODEL_ARGS = ("backbone", "pretrained", "weights", "head", "causal", "image_size", "num_frames",
+               "frame_norm")
+_TRAIN_ARGS = ("epochs", "batch_size", "lr", "patience", "freeze_backbone", "augment", "seed",
+               "device", "hand_weight", "color_aug")
 
 
 def _run(args: argparse.Namespace) -> int:
-    model_kw = {f: getattr(args, a) for a, f in _MODEL_ARGS.items() if getattr(args, a) is not None}
-    train_kw = {f: getattr(args, a) for a, f in _TRAIN_ARGS.items() if getattr(args, a) is not None}
+    model_kw = {a: getattr(args, a) for a in _MODEL_ARGS if getattr(args, a) is not None}
+    train_kw = {a: getattr(args, a) for a in _TRAIN_ARGS if getattr(args, a) is not None}
     if args.resume:
         ckpt = read_checkpoint(args.resume)
         if "train_cfg" not in ckpt:
             raise input_error(args.resume, "holds no training state to resume from",
                               "resume from a checkpoint written by `gesture-utils train`")
-        model_cfg = replace(from_stored(ModelConfig, ckpt["model_cfg"]), **model_kw)
-        train_cfg = replace(from_stored(TrainConfig, ckpt["train_cfg"]), **train_kw)
+        model_cfg = replace(stored_config(args.resume, ModelConfig, ckpt["model_cfg"]), **model_kw)
+        train_cfg = replace(stored_config(args.resume, TrainConfig, ckpt["train_cfg"]), **train_kw)
         train_cfg = replace(train_cfg, device=args.device)
     else:
         model_cfg = ModelConfig(**model_kw)
@@ -887,4 +919,5 @@ __all__ = [
     "plot_history",
     "reverse_label_map",
     "train",
+    "train_one_epoch",
 ]

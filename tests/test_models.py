@@ -55,16 +55,15 @@ def _clip(b: int = 2, t: int = T, s: int = S, seed: int = 1) -> torch.Tensor:
 @pytest.mark.parametrize("override", [
     dict(head="mean"),
     dict(head="transformer"),
-    dict(head="transformer", causal=True, pool="last"),
-    dict(head="transformer", pool="mean", temporal_dim=64, temporal_heads=2),
+    dict(head="transformer", causal=True),
+    dict(head="transformer", temporal_dim=64, temporal_heads=2),
     dict(head="transformer", temporal_delta=False, motion_tokens=False),
     dict(frame_pool="cls"),
-    dict(frame_pool="spatial"),
-    dict(backbone="vit_gesture_small", image_size=None),
+    dict(image_size=None),
     dict(backbone="vit_tiny_patch16_224", image_size=S),  # any timm ViT by name
     dict(backbone="vit_tiny_patch16_224", image_size=S, frame_pool="cls"),
-], ids=["mean", "transformer", "causal-last", "mean-pool-projected", "plain-tokens", "cls",
-        "spatial", "small", "timm-vit-tiny", "timm-vit-tiny-cls"])
+], ids=["mean", "transformer", "causal", "projected", "plain-tokens", "cls",
+        "default-size", "timm-vit-tiny", "timm-vit-tiny-cls"])
 def test_forward_shapes_and_entry_points_compose(override):
     model = _model(**override)
     s = model.clip.image_size
@@ -126,14 +125,13 @@ def test_frame_embedding_comes_from_the_backbones_normed_tokens():
     assert feats.shape[1] == 1 + grid[0] * grid[1] == 1 + (S // 16) ** 2
 
 
-def test_conv_stem_variants_reach_the_patch_grid():
+def test_conv_stem_reaches_the_patch_grid():
     from gesture_utils.models import ConvStemPatchEmbed
 
     x = torch.randn(2, 3, 64, 64)
-    for first_stride, n_convs in [(1, 4), (2, 4), (4, 3)]:
-        stem = ConvStemPatchEmbed(img_size=64, patch_size=16, embed_dim=32, first_stride=first_stride)
-        assert stem(x).shape == (2, 16, 32)  # (B, 4 x 4 tokens, D)
-        assert sum(isinstance(m, torch.nn.Conv2d) for m in stem.proj) == n_convs + 1
+    stem = ConvStemPatchEmbed(img_size=64, patch_size=16, embed_dim=32)
+    assert stem(x).shape == (2, 16, 32)  # (B, 4 x 4 tokens, D)
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in stem.proj) == 4 + 1  # 4 stride-2 + 1x1
     with pytest.raises(GestureError, match="patch"):
         ConvStemPatchEmbed(img_size=64, patch_size=12, embed_dim=32)
 
@@ -141,8 +139,8 @@ def test_conv_stem_variants_reach_the_patch_grid():
 def test_bad_settings_are_refused():
     with pytest.raises(GestureError, match="head"):
         build_model(replace(CFG, head="lstm"), K)
-    with pytest.raises(GestureError, match="pool"):
-        build_model(replace(CFG, pool="max"), K)
+    with pytest.raises(GestureError, match="frame_pool"):
+        build_model(replace(CFG, frame_pool="spatial"), K)
     with pytest.raises(GestureError, match="unknown backbone"):
         build_model(replace(CFG, backbone="vit_does_not_exist"), K)
 
@@ -177,7 +175,7 @@ def test_mean_head_cannot_tell_a_clip_from_its_time_reversal_but_the_transformer
 @pytest.mark.parametrize("delta", [True, False])
 def test_causal_head_outputs_do_not_depend_on_future_frames(delta):
     head = TemporalTransformerHead(32, K, num_frames=6, depth=2, num_heads=4, causal=True,
-                                   pool="last", delta=delta).eval()
+                                   delta=delta).eval()
     emb = torch.randn(2, 6, 32)
     changed = emb.clone()
     changed[:, 4:] = torch.randn(2, 2, 32)
@@ -185,7 +183,7 @@ def test_causal_head_outputs_do_not_depend_on_future_frames(delta):
         a, b = head.encode(emb), head.encode(changed)
         torch.testing.assert_close(a[:, :4], b[:, :4])
         assert (a[:, 4:] - b[:, 4:]).abs().max() > 1e-3
-        # the prefix's last output is the streaming answer after 4 frames
+        # the answer after 4 frames does not depend on what comes later
         torch.testing.assert_close(head(emb[:, :4]), head(changed[:, :4]))
     # a non-causal head does look ahead
     full = TemporalTransformerHead(32, K, num_frames=6, depth=2, num_heads=4, delta=delta).eval()
@@ -236,7 +234,8 @@ def _offline(monkeypatch, tmp_path):
     """No hub and an empty weight cache, whatever machine the tests run on."""
     from huggingface_hub import constants
 
-    monkeypatch.setattr(models, "hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
 
@@ -257,13 +256,6 @@ def test_series_configs_have_no_pretrained_weights_and_say_so():
     with pytest.warns(PretrainedFallbackWarning, match="from-scratch"):
         backbone = build_backbone("vit_gesture_tiny", pretrained=True, image_size=S)
     assert backbone.init_source.startswith("scratch")
-
-
-def test_hub_is_unreachable_in_offline_mode(monkeypatch):
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    assert models.hub_reachable() is False
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
@@ -300,7 +292,7 @@ def test_checkpoint_file_can_seed_a_new_models_backbone(tmp_path):
 
 
 def test_weights_of_another_architecture_are_refused(tmp_path):
-    other = build_backbone("vit_gesture_small")
+    other = build_backbone("vit_tiny_patch16_224", image_size=S, depth=1)
     path = save_backbone_weights(other, tmp_path / "small.pth")
     with pytest.raises(GestureError, match="small.pth"):
         _model(weights=str(path))
@@ -318,8 +310,8 @@ def test_weights_of_another_architecture_are_refused(tmp_path):
 def test_checkpoint_round_trip(tmp_path):
     model = _model(seed=4)
     path = save_checkpoint(tmp_path / "ckpt.pt", model, metrics={"val_acc": 0.5}, history=[])
-    assert not list(tmp_path.glob(".*tmp"))  # atomic write leaves no temp file
-    loaded, info = load_checkpoint(path, expected_labels=LABELS, expected_config=CFG)
+    assert not list(tmp_path.glob(".*.tmp*"))  # atomic write leaves no temp file
+    loaded, info = load_checkpoint(path, expected_labels=LABELS)
     x = _clip()
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
@@ -355,19 +347,19 @@ def test_frame_norm_makes_the_model_blind_to_each_frames_colour_cast(frame_norm)
     assert torch.allclose(a, b, atol=1e-4) == frame_norm
 
 
-def test_checkpoints_from_before_frame_norm_load_without_it(tmp_path):
-    """A checkpoint written before ``ModelConfig.frame_norm`` existed was trained
-    without it; it must come back that way even though the default is now on."""
-    model = _model(seed=5, frame_norm=False)
-    path = save_checkpoint(tmp_path / "old.pt", model)
+@pytest.mark.parametrize("edit", ["missing", "unknown"])
+def test_a_checkpoint_whose_config_does_not_load_says_retrain(tmp_path, edit):
+    path = save_checkpoint(tmp_path / "old.pt", _model(seed=5))
     raw = torch.load(path, weights_only=True)
-    del raw["model_cfg"]["frame_norm"]
+    if edit == "missing":
+        del raw["model_cfg"]["frame_norm"]
+    else:
+        raw["model_cfg"]["spatial_heads"] = 8
     torch.save(raw, path)
-    loaded, info = load_checkpoint(path)
-    assert info["model_cfg"].frame_norm is False and isinstance(loaded.frame_norm, torch.nn.Identity)
-    x = _clip()
-    with torch.no_grad():
-        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+    with pytest.raises(GestureError, match=f"{edit}.*retrain it") as err:
+        load_checkpoint(path)
+    assert "old.pt" in str(err.value) and "\n" not in str(err.value)
+    assert "make tutorial or notebook 03" in str(err.value)
 
 
 def test_checkpoint_mismatches_are_refused_in_one_line(tmp_path):
@@ -375,10 +367,6 @@ def test_checkpoint_mismatches_are_refused_in_one_line(tmp_path):
     with pytest.raises(GestureError) as err:
         load_checkpoint(path, expected_labels=["stop", "no_gesture"])
     assert "ckpt.pt" in str(err.value) and "\n" not in str(err.value)
-    with pytest.raises(GestureError, match="temporal_depth"):
-        load_checkpoint(path, expected_config=replace(CFG, temporal_depth=2))
-    # initialisation-only fields are not a mismatch
-    load_checkpoint(path, expected_config=replace(CFG, pretrained=True, weights="x.pth"))
 
 
 def test_corrupt_and_foreign_files_are_refused(tmp_path):
@@ -403,8 +391,9 @@ def test_damaged_weights_are_refused(tmp_path):
     raw = torch.load(path, weights_only=True)
     raw["model_state"].pop("head.fc.weight")
     torch.save(raw, path)
-    with pytest.raises(GestureError, match="do not fit"):
+    with pytest.raises(GestureError, match="do not fit.*retrain it") as err:
         load_checkpoint(path)
+    assert "ckpt.pt" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_registered_configs_are_timm_models():
