@@ -92,6 +92,8 @@ class LatencyStats:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    min_ms: float
+    max_ms: float
     batch: int = 1
 
     @classmethod
@@ -105,7 +107,8 @@ class LatencyStats:
         p50, p95, p99 = np.percentile(ms, [50, 95, 99])
         return cls(name=name, n=int(ms.size), mean_ms=float(ms.mean()),
                    std_ms=float(ms.std(ddof=1)) if ms.size > 1 else 0.0,
-                   p50_ms=float(p50), p95_ms=float(p95), p99_ms=float(p99), batch=batch)
+                   p50_ms=float(p50), p95_ms=float(p95), p99_ms=float(p99),
+                   min_ms=float(ms.min()), max_ms=float(ms.max()), batch=batch)
 
     @property
     def per_item_ms(self) -> float:

@@ -38,7 +38,7 @@ def test_percentiles_are_positive_and_ordered():
 def test_time_calls_measures_a_known_sleep():
     s = time_calls({"sleep": lambda: time.sleep(0.02)}, runs=5, warmup=1)["sleep"]
     # sleep never returns early; a busy shared machine may add a few ms
-    assert 19.9 <= s.p50_ms < 40 and 19.9 <= s.mean_ms, s
+    assert 19.9 <= s.min_ms <= s.p50_ms < 40 and 19.9 <= s.mean_ms <= s.max_ms, s
 
 
 def test_interleaved_keeps_ratios_and_order():
@@ -253,7 +253,7 @@ def test_benchmark_cli_end_to_end(tmp_path, capsys):
     assert list(report["clip"]) == ["torch-eager", "ort-fp32"]  # no INT8 file: not benchmarked
     for section in ("clip", "frame"):
         for s in report[section].values():
-            assert s["n"] == 3 and 0 < s["p50_ms"] <= s["p95_ms"] <= s["p99_ms"]
+            assert s["n"] == 3 and 0 < s["min_ms"] <= s["p50_ms"] <= s["p95_ms"] <= s["p99_ms"] <= s["max_ms"]
     assert [s["batch"] for s in report["batch"]["ort-fp32"]] == [1, 2]
     assert report["speedup_vs_eager"]["torch-eager"] == pytest.approx(1.0)
     # FLOPs: a clip is T frames through the encoder plus one head pass, exactly
