@@ -372,8 +372,8 @@ def score_folder(model: ViTTemporal, root: str | os.PathLike[str],
 
 def pair_accuracy(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str],
                   pair: tuple[str, str] = ("swipe_left", "swipe_right")) -> float:
-    """Accuracy on the clips of the two classes in ``pair``, counting only which of the
-    two was predicted (0.5 = chance when the model cannot tell them apart)."""
+    """Accuracy on the clips of the two classes in ``pair`` (a prediction of any other
+    class counts as wrong): a model that cannot tell the two apart scores at most 0.5."""
     a, b = labels.index(pair[0]), labels.index(pair[1])
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     mask = (y_true == a) | (y_true == b)
