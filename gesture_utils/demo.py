@@ -206,10 +206,9 @@ class LiveView:
             self.events.append(step.event)
             self.log.value = "<br>".join(f"frame {e.frame:5d} · <b>{e.label}</b> ({e.confidence:.2f})"
                                          for e in reversed(self.events[-self.log_size:]))
-        stats = self.recognizer.stats
         self.status.value = (f"frame {step.frame_index} · {step.total_ms:5.1f} ms · "
-                             f"{stats.fps:5.1f} fps achieved · "
-                             f"{stats.capacity_fps:5.0f} fps capacity")
+                             f"{step.fps:5.1f} fps achieved · "
+                             f"{self.recognizer.stats.capacity_fps:5.0f} fps capacity")
 
     def run(self, source: FrameSource | None = None,
             max_frames: int | None = None) -> StreamResult | None:

@@ -116,10 +116,11 @@ class EvalResult:
         """Metrics plus (optionally) one row per clip."""
         out: dict[str, Any] = {"name": self.name, "split": self.split, **self.metrics}
         if include_predictions:
+            pred, conf = self.y_pred, self.confidence          # each computed once, not per clip
             out["predictions"] = [
                 {"path": self.paths[i] if i < len(self.paths) else None,
-                 "true": self.labels[int(self.y_true[i])], "predicted": self.labels[int(self.y_pred[i])],
-                 "confidence": round(float(self.confidence[i]), 6)} for i in range(self.y_true.size)]
+                 "true": self.labels[int(self.y_true[i])], "predicted": self.labels[int(pred[i])],
+                 "confidence": round(float(conf[i]), 6)} for i in range(self.y_true.size)]
         return out
 
 
@@ -459,6 +460,7 @@ class EventMetrics:
     levenshtein: int
     levenshtein_accuracy: float
     wrong_label: int
+    pairs: tuple[tuple[int, int], ...] = ()   #: the matches, (event index, segment index)
 
 
 def match_events(events: Sequence[Any], segments: Sequence[Segment],
@@ -497,7 +499,8 @@ def event_metrics(events: Sequence[Any], truth: Sequence[Segment] | Sequence[str
                        [seg.label for seg in segments])
     lev_acc = 1.0 - dist / len(segments) if segments else float(not events)
     return EventMetrics(tp, fp, fn, precision, recall, f1, delays,
-                        float(np.mean(delays)) if delays else float("nan"), dist, lev_acc, wrong)
+                        float(np.mean(delays)) if delays else float("nan"), dist, lev_acc, wrong,
+                        tuple(pairs))
 
 
 def stream_scores(events: Sequence[Any], stream: Any, tolerance: int,
@@ -508,7 +511,7 @@ def stream_scores(events: Sequence[Any], stream: Any, tolerance: int,
     segments = segments_from_events(stream.events)
     m = event_metrics(events, segments, tolerance, rest_label)
     after_end = sum(events[e].frame - stream.events[s].get("motion_end", segments[s].end)
-                    for e, s in match_events(events, segments, tolerance))
+                    for e, s in m.pairs)
     return pool_scores([{"tp": m.tp, "fp": m.fp, "fn": m.fn, "levenshtein": m.levenshtein,
                          "gestures": len(segments), "minutes": len(stream.labels) / stream.fps / 60,
                          "delay_sum_s": after_end / stream.fps}])

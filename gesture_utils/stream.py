@@ -26,7 +26,7 @@ import numpy as np
 from gesture_utils.config import HFLIP_PAIRS, StreamConfig
 from gesture_utils.errors import GestureError, input_error
 from gesture_utils.inference import normalize, softmax
-from gesture_utils.video import IMAGE_SUFFIXES, iter_frames, resize_frame, to_rgb
+from gesture_utils.video import frame_files, iter_frames, resize_frame, to_rgb
 
 
 # ----------------------------------------------------------------------------- sources
@@ -103,8 +103,7 @@ class PathSource(FrameSource):
         self.path = Path(path)
         if not self.path.exists():
             raise input_error(self.path, "no such video file or frame folder", "check the path")
-        if self.path.is_dir() and not any(p.suffix.lower() in IMAGE_SUFFIXES
-                                          for p in self.path.iterdir()):
+        if self.path.is_dir() and not frame_files(self.path):
             raise input_error(self.path, "frame folder holds no images",
                               "expected files like 00001.jpg")
         if self.path.is_file():
@@ -317,7 +316,7 @@ def latency_summary(encode_ms: Sequence[float | None], head_ms: Sequence[float |
     enc, head, total = (np.asarray(x, dtype=np.float64) for x in (encode_ms, head_ms, total_ms))
     out: dict[str, float] = {}
     for name, arr in (("encode", enc[~np.isnan(enc)]), ("head", head[~np.isnan(head)]),
-                      ("work", total[~np.isnan(enc)] if enc.size == total.size else total)):
+                      ("work", total[~np.isnan(enc)])):
         p50, p95 = np.percentile(arr, [50, 95]) if arr.size else (np.nan, np.nan)
         out[f"{name}_p50_ms"], out[f"{name}_p95_ms"] = float(p50), float(p95)
     out["mean_ms"] = float(total.mean()) if total.size else float("nan")
@@ -349,13 +348,17 @@ class RunningLatency:
 
     @property
     def fps(self) -> float:
-        """Frames per wall-clock second between recent steps (reading the source included)."""
-        return self.summary()["fps"]
+        """Frames per wall-clock second between recent steps (reading the source included);
+        read on every step, so computed from the first and last start alone."""
+        if len(self.rows) < 2 or self.rows[-1][0] <= self.rows[0][0]:
+            return float("nan")
+        return (len(self.rows) - 1) / (self.rows[-1][0] - self.rows[0][0])
 
     @property
     def capacity_fps(self) -> float:
         """Frames per second the recogniser alone could process (1000 / mean step ms)."""
-        return self.summary()["capacity_fps"]
+        mean = float(np.mean([r[3] for r in self.rows])) if self.rows else 0.0
+        return 1000.0 / mean if mean > 0 else float("nan")
 
 
 # ------------------------------------------------------------------------ the recogniser
