@@ -33,7 +33,6 @@ from gesture_utils.config import ExportConfig
 from gesture_utils.datasets import load_split
 from gesture_utils.errors import GestureError
 from gesture_utils.export import (
-    CPU_ONLY,
     compare_int8,
     export_model,
     file_size_mb,
@@ -45,7 +44,7 @@ from gesture_utils.export import (
 )
 from gesture_utils.models import load_checkpoint
 from gesture_utils.paths import artifacts_dir, data_dir, write_text
-from gesture_utils.runtime import ort_session
+from gesture_utils.runtime import CPU_ONLY, ort_session
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:

@@ -34,9 +34,8 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from gesture_utils.config import BenchmarkConfig, to_dict
 from gesture_utils.errors import GestureError, input_error
-from gesture_utils.runtime import LatencyStats, ort_session, time_calls
+from gesture_utils.runtime import CPU_ONLY, LatencyStats, ort_session, time_calls
 
-CPU_ONLY = ["CPUExecutionProvider"]
 #: Targets of issue 6 for the default model on the 2-core CPU.
 TARGET_ORT_SPEEDUP = 1.6
 TARGET_FRAME_P95_MS = 20.0
@@ -141,15 +140,10 @@ def peak_matmul_flops(threads: int | None = None, n: int = 1024, repeats: int = 
     set_torch_threads(threads)
     try:
         a, b, out = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
-        torch.mm(a, b, out=out)  # warm-up
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            torch.mm(a, b, out=out)
-            best = min(best, time.perf_counter() - t0)
+        best_ms = time_calls({"mm": lambda: torch.mm(a, b, out=out)}, runs=repeats, warmup=1)["mm"].min_ms
     finally:
         torch.set_num_threads(old)
-    return 2.0 * n**3 / best
+    return 2.0 * n**3 / (best_ms / 1e3)
 
 
 def bound_fraction(flops: float, latency_ms: float, peak_flops: float) -> float:
@@ -423,9 +417,10 @@ def _time_batches(backends: Mapping[str, Backend], x1: np.ndarray, sizes: Sequen
             continue
         stats = time_calls({n: (lambda b=b, xb=xb: b.clip(xb)) for n, b in ok.items()}, runs=max(10, cfg.runs // bs),
                            warmup=max(1, cfg.warmup // bs), batch=bs, sync=sync)
-        for n, s in stats.items():
-            report["batch"].setdefault(n, []).append({**s.to_dict(), "throughput": 1e3 * bs / s.p50_ms})
-        say(f"batch {bs:>3}: " + "  ".join(f"{n} {1e3 * bs / s.p50_ms:7.1f} clips/s" for n, s in stats.items()))
+        rows = {n: {**s.to_dict(), "throughput": 1e3 * bs / s.p50_ms} for n, s in stats.items()}
+        for n, row in rows.items():
+            report["batch"].setdefault(n, []).append(row)
+        say(f"batch {bs:>3}: " + "  ".join(f"{n} {row['throughput']:7.1f} clips/s" for n, row in rows.items()))
 
 
 def _flops_section(report: dict[str, Any], model: torch.nn.Module | None, threads: int,

@@ -45,7 +45,7 @@ from gesture_utils.datasets import load_split
 from gesture_utils.errors import GestureError, input_error
 from gesture_utils.inference import softmax
 from gesture_utils.paths import atomic_path, write_json
-from gesture_utils.runtime import LatencyStats, ort_session, time_calls
+from gesture_utils.runtime import CPU_ONLY, LatencyStats, ort_session, time_calls
 
 #: kind -> (file suffix, input, outputs, dynamic axis).  The head's ``hand (B, T, 3)`` is
 #: the hand probe's per-frame evidence that the stream decisions check.
@@ -56,7 +56,6 @@ GRAPHS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
 }
 INT8_MODES: tuple[str, ...] = ("dynamic", "static")
 #: Parity and INT8 figures are CPU figures.
-CPU_ONLY = ["CPUExecutionProvider"]
 
 
 class GraphModule(nn.Module):

@@ -146,13 +146,17 @@ def time_calls(fns: dict[str, Callable[[], Any]], runs: int = 100, warmup: int =
 
 
 # --------------------------------------------------------------------------- ONNX Runtime
+#: ONNX Runtime's CPU provider alone (parity checks and CPU timings use it).
+CPU_ONLY = ["CPUExecutionProvider"]
+
+
 def default_providers() -> list[str]:
     """CUDA then CPU when ONNX Runtime has CUDA (``onnxruntime-gpu``), else CPU only."""
     import onnxruntime as ort
 
     if "CUDAExecutionProvider" in ort.get_available_providers():  # pragma: no cover
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
+        return ["CUDAExecutionProvider", *CPU_ONLY]
+    return list(CPU_ONLY)
 
 
 def ort_session(path: str | os.PathLike[str], threads: int | None = None,
