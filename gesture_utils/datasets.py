@@ -105,8 +105,9 @@ def _clips_in(folder: Path) -> list[Path]:
     about other files and raises if there is no clip."""
     entries = [p for p in sorted(folder.iterdir(), key=lambda p: natural_key(p.name))
                if not p.name.startswith(".")]
-    clips = [p for p in entries if p.is_dir() or p.suffix.lower() in VIDEO_SUFFIXES]
-    ignored = [p for p in entries if p not in clips]
+    clips, ignored = [], []
+    for p in entries:
+        (clips if p.is_dir() or p.suffix.lower() in VIDEO_SUFFIXES else ignored).append(p)
     if ignored:
         warnings.warn(f"{folder}: ignored {len(ignored)} file(s) that are not clips, "
                       f"e.g. {ignored[0].name}", stacklevel=3)
