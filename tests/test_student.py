@@ -117,10 +117,18 @@ def test_check_reports_an_unwritten_exercise_and_fails_a_wrong_one(capsys):
     assert "all checks pass" in capsys.readouterr().out
 
 
+def _parse(source: str) -> ast.Module:
+    return ast.parse(TransformerManager().transform_cell(source))   # IPython magics translated
+
+
 def _names(source: str) -> tuple[set[str], set[str]]:
-    """(names a cell binds in its own scope, names it reads anywhere) -- IPython magics
-    translated; a function's or comprehension's locals are not the cell's."""
-    tree = ast.parse(TransformerManager().transform_cell(source))
+    """(names a cell binds in its own scope, names it reads anywhere)."""
+    return _names_in(_parse(source))
+
+
+def _names_in(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """:func:`_names` of a parsed cell; a function's or comprehension's locals are not
+    the cell's."""
     bound, read = set(), set()
     local = set()                                            # a function's or comprehension's own
     for scope in ast.walk(tree):
@@ -151,16 +159,15 @@ def _names(source: str) -> tuple[set[str], set[str]]:
     return bound, read
 
 
-def _bound_under_check(source: str) -> set[str]:
-    """Names bound inside a ``with check(...)`` block: unbound while the exercise is unwritten."""
-    tree = ast.parse(TransformerManager().transform_cell(source))
+def _bound_under_check(tree: ast.Module) -> set[str]:
+    """Names bound inside a ``with check(...)`` block of a parsed cell: unbound while the
+    exercise is unwritten."""
     out: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.With) and any(
                 isinstance(item.context_expr, ast.Call) and getattr(item.context_expr.func, "id", "") == "check"
                 for item in node.items):
-            for stmt in node.body:
-                out |= _names(ast.unparse(stmt))[0]
+            out |= _names_in(ast.Module(body=node.body, type_ignores=[]))[0]
     return out
 
 
@@ -173,12 +180,13 @@ def solution_dependencies(nb) -> list[str]:
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        bound, read = _names(cell.source)
+        tree = _parse(cell.source)
+        bound, read = _names_in(tree)
         tags = set(_tags(cell))
         if not {"solution", "check"} & tags:                  # a name the cell binds itself is its own
             found += [f"cell {i} reads {name!r} from solution cell {last_bound_by[name]}"
                       for name in sorted(read - bound) if name in last_bound_by]
-        under_check = _bound_under_check(cell.source) if "check" in tags else set()
+        under_check = _bound_under_check(tree) if "check" in tags else set()
         for name in bound:
             if "solution" in tags or name in under_check:
                 last_bound_by[name] = i
