@@ -27,6 +27,8 @@ from pathlib import Path
 
 import nbformat
 
+from gesture_utils.paths import write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "notebooks"
 TARGET = SOURCE / "student"
@@ -115,9 +117,7 @@ def build(root: Path = SOURCE, target: Path | None = None) -> int:
     for name, text in want.items():
         dest = target / name
         if not dest.exists() or dest.read_text(encoding="utf-8") != text:
-            tmp = dest.with_name(f".{name}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(dest)
+            write_text(dest, text)
             rebuilt += 1
     for p in target.glob("*.ipynb"):
         if p.name not in want:
