@@ -1,23 +1,30 @@
-"""Running it live (notebook 06): cameras, the ipywidgets live view, the recorder of your
-own gestures, and the timeline plot. The recogniser itself is :mod:`gesture_utils.stream`.
+"""Running it live (notebook 06): the browser camera widget, the live demo over it, the
+recorder of your own gestures and the timeline plot. The recogniser itself is
+:mod:`gesture_utils.stream`.
+
+The camera is read by the browser (``camera.js``, an anywidget module), not by the
+kernel, so the same demo runs in a local JupyterLab, on a JupyterHub, on Colab and in
+VS Code: the kernel only ever sees small JPEG frames arriving as widget messages.
 """
 
 from __future__ import annotations
 
-import base64
+import itertools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import anywidget
 import cv2
 import numpy as np
+import traitlets
 
 from gesture_utils.errors import GestureError, input_error
 from gesture_utils.stream import (
-    FrameSource,
     GestureEvent,
     StepResult,
     StreamingRecognizer,
@@ -26,242 +33,374 @@ from gesture_utils.stream import (
 )
 from gesture_utils.video import resize_frame, to_rgb, write_video
 
-
-# ----------------------------------------------------------------------------- cameras
-class WebcamSource(FrameSource):
-    """Frames of a local camera (``cv2.VideoCapture(index)``); a :class:`GestureError` when
-    there is none (CI, servers, Colab: use :class:`ColabCameraSource` or a video file)."""
-
-    def __init__(self, index: int = 0, mirror: bool = False, max_frames: int | None = None,
-                 width: int | None = None, height: int | None = None):
-        self.index = int(index)
-        level = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # no C++ noise
-        try:
-            self._cap = cv2.VideoCapture(self.index)
-        finally:
-            cv2.utils.logging.setLogLevel(level)
-        if not self._cap.isOpened():
-            self._cap.release()
-            raise input_error(f"camera {self.index}", "could not be opened (no camera, or in use)",
-                              "pass a video file or frame folder instead; on Colab use "
-                              "ColabCameraSource")
-        for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width), (cv2.CAP_PROP_FRAME_HEIGHT, height)):
-            if value:
-                self._cap.set(prop, value)
-        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0) or None
-        super().__init__(f"camera:{self.index}", fps, mirror, max_frames)
-
-    def _frames(self) -> Iterator[np.ndarray]:
-        while self._cap is not None and self._cap.isOpened():
-            ok, bgr = self._cap.read()
-            if not ok or bgr is None:
-                break
-            yield to_rgb(bgr)
-
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+_HERE = Path(__file__).parent
+#: camera states the browser reports that end a run (``live`` starts one)
+CAMERA_FAILURES = ("denied", "missing", "unsupported", "busy", "ended")
 
 
-#: one hidden <video> fed by getUserMedia; each call returns the current frame as a JPEG URL
-_COLAB_CAMERA_JS = """
-window.gestureCamFrame = async function(width, quality) {
-  if (!window._gestureCam) {
-    const stream = await navigator.mediaDevices.getUserMedia({video: {width: width}});
-    const video = document.createElement('video');
-    video.setAttribute('playsinline', '');
-    video.muted = true;
-    video.srcObject = stream;
-    await video.play();
-    const canvas = document.createElement('canvas');
-    canvas.width = video.videoWidth;
-    canvas.height = video.videoHeight;
-    window._gestureCam = {stream: stream, video: video, canvas: canvas};
-  }
-  const cam = window._gestureCam;
-  cam.canvas.getContext('2d').drawImage(cam.video, 0, 0, cam.canvas.width, cam.canvas.height);
-  return cam.canvas.toDataURL('image/jpeg', quality);
-};
-window.gestureCamStop = function() {
-  if (window._gestureCam) {
-    window._gestureCam.stream.getTracks().forEach(t => t.stop());
-    window._gestureCam = null;
-  }
-  return true;
-};
-"""
-
-
-def decode_data_url(url: str) -> np.ndarray:
-    """A ``data:image/...;base64,...`` URL (what a browser canvas returns) -> RGB frame."""
-    if not isinstance(url, str) or "," not in url or not url.startswith("data:image"):
-        raise GestureError("browser camera returned no image (was camera access allowed?)")
-    raw = np.frombuffer(base64.b64decode(url.split(",", 1)[1]), dtype=np.uint8)
-    bgr = cv2.imdecode(raw, cv2.IMREAD_COLOR)
+# ------------------------------------------------------------------------ the widget
+def decode_jpeg(data: bytes | memoryview) -> np.ndarray:
+    """JPEG bytes (a browser frame) -> ``(H, W, 3)`` uint8 RGB."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    bgr = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
     if bgr is None:
-        raise GestureError("browser camera returned an image OpenCV cannot decode")
+        raise GestureError("the browser sent a frame that is not a JPEG image")
     return to_rgb(bgr)
 
 
-class ColabCameraSource(FrameSource):
-    """The browser's camera on Google Colab: one JPEG round trip per frame (about 5-15 FPS);
-    the browser asks for permission on first use."""
-
-    def __init__(self, width: int = 320, quality: float = 0.8, mirror: bool = False,
-                 max_frames: int | None = None, fps: float | None = None):
-        self.width, self.quality = int(width), float(quality)
-        super().__init__("colab-camera", fps, mirror, max_frames)
-
-    def _frames(self) -> Iterator[np.ndarray]:  # pragma: no cover - needs Colab + a browser
-        from google.colab.output import eval_js  # type: ignore[import-not-found]
-        from IPython.display import Javascript, display
-
-        display(Javascript(_COLAB_CAMERA_JS))
-        try:
-            while True:
-                yield decode_data_url(eval_js(f"gestureCamFrame({self.width}, {self.quality})"))
-        finally:
-            eval_js("gestureCamStop()")
+def encode_jpeg(frame: np.ndarray, size: int, quality: int = 85) -> bytes:
+    """``(H, W, 3)`` RGB -> JPEG bytes of a ``size`` x ``size`` copy (what the widget draws)."""
+    bgr = cv2.cvtColor(resize_frame(np.asarray(frame), size), cv2.COLOR_RGB2BGR)
+    return cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
 
 
-# --------------------------------------------------------------------------- live view
-class LiveView:
-    """An ipywidgets live demo: the frame and current label, a probability bar per class,
-    the event log, latency/FPS, Start/Stop.
+class CameraWidget(anywidget.AnyWidget):
+    """The browser's camera as a frame source for the kernel, and the live display.
 
-    ``source`` (default webcam 0, flipped when ``mirror=True``) is tried first; when it
-    cannot be opened the view plays ``fallback`` (never flipped; at its own fps when
-    ``realtime_fallback``) and says so. A run ends with its source, after ``max_frames``
-    or ``max_seconds``, or on Stop. :meth:`launch` runs a camera in a background thread
-    and a fallback in the foreground. The recogniser's ``cfg.mirror`` should be False.
+    The browser captures with ``getUserMedia`` and sends a ``size``-pixel JPEG every
+    ``1/fps`` s (at most ``max_in_flight`` unanswered); each frame goes to
+    ``on_frame(frame) -> dict`` and the dict (``label``, ``probs``, ``event``) goes back
+    and is drawn: label, one bar per ``labels`` entry, event log, fps and the
+    capture-to-label delay. ``mirror`` flips the preview and the left/right names it
+    shows; the kernel always gets what the camera sees. ``camera`` is the browser's
+    state (``off``, ``starting``, ``live``, ``closed`` or one of :data:`CAMERA_FAILURES`),
+    ``camera_error`` its message.
     """
 
-    def __init__(self, recognizer: StreamingRecognizer, source: Any = 0, fallback: Any = None,
-                 mirror: bool = False, display_size: int = 224, log_size: int = 8,
-                 max_frames: int | None = None, max_seconds: float | None = None,
-                 realtime_fallback: bool = True):
-        import ipywidgets as w
+    _esm = _HERE / "camera.js"
+    _css = _HERE / "camera.css"
+    labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    fps = traitlets.Float(12.0).tag(sync=True)
+    size = traitlets.Int(160).tag(sync=True)
+    quality = traitlets.Float(0.85).tag(sync=True)
+    max_in_flight = traitlets.Int(2).tag(sync=True)
+    mirror = traitlets.Bool(False).tag(sync=True)
+    autostart = traitlets.Bool(False).tag(sync=True)
+    log_size = traitlets.Int(8).tag(sync=True)
+    source = traitlets.Unicode("").tag(sync=True)
+    message = traitlets.Unicode("").tag(sync=True)
+    camera = traitlets.Unicode("off").tag(sync=True)
+    camera_error = traitlets.Unicode("").tag(sync=True)
 
-        self.recognizer, self.source, self.fallback, self.mirror = recognizer, source, fallback, mirror
-        self.display_size, self.log_size = int(display_size), int(log_size)
-        self.max_frames, self.max_seconds = max_frames, max_seconds
-        self.realtime_fallback, self.fell_back = realtime_fallback, False
+    def __init__(self, on_frame: Callable[[np.ndarray], dict] | None = None, **traits: Any):
+        super().__init__(**traits)
+        self.on_frame = on_frame
+        self.frames_received, self.last_frame_at = 0, 0.0
+        self.on_msg(self._handle)
+
+    def _handle(self, _widget: Any, content: dict, buffers: Sequence[Any]) -> None:
+        if content.get("type") == "closed":
+            self.camera = "closed"
+        if content.get("type") != "frame" or not buffers:
+            return
+        self.frames_received += 1
+        self.last_frame_at = time.monotonic()
+        try:
+            reply = self.on_frame(decode_jpeg(buffers[0])) if self.on_frame else {}
+        except Exception as exc:  # noqa: BLE001 - shown in the widget, not lost in a log
+            self.message = f"error while processing a frame: {type(exc).__name__}: {exc}"
+            self.stop()
+            return
+        self.send({"type": "result", "seq": content.get("seq"), **(reply or {})})
+
+    def show(self, frame: np.ndarray | None = None, **reply: Any) -> None:
+        """Draw a kernel-side frame (a file being played) with its ``label``/``probs``/``event``."""
+        image = [encode_jpeg(frame, 240)] if frame is not None else None
+        self.send({"type": "result", "image": image is not None, **reply}, buffers=image)
+
+    def start(self) -> None:
+        """Ask the browser to start the camera (the Start button does the same)."""
+        self.send({"type": "start"})
+
+    def stop(self) -> None:
+        """Ask the browser to stop the camera."""
+        self.send({"type": "stop"})
+
+
+def step_reply(step: StepResult) -> dict:
+    """What the widget draws of one recogniser step."""
+    ev = step.event
+    return {"label": step.label,
+            "probs": None if step.smoothed is None else [round(float(p), 4) for p in step.smoothed],
+            "event": None if ev is None else {"label": ev.label, "frame": ev.frame,
+                                              "confidence": round(ev.confidence, 3)}}
+
+
+# ---------------------------------------------------------------------------- live demo
+class LiveDemo:
+    """The recogniser behind a :class:`CameraWidget`: the browser camera while it is live,
+    else ``fallback`` (a clip file or a frame folder) played through the same widget, which
+    always says which source is live.
+
+    A camera run starts when the browser reports ``live`` and ends when the camera stops
+    or fails, or when no frame arrives for ``idle_timeout_s`` (a closed tab); its
+    :class:`StreamResult` is then :attr:`result`. A failed camera plays the fallback in a
+    background thread. :meth:`play` runs a file in the foreground (CI, no browser).
+    """
+
+    def __init__(self, recognizer: StreamingRecognizer, fallback: Any = None, *,
+                 mirror: bool = False, fps: float = 12.0, size: int = 160,
+                 autostart: bool = False, idle_timeout_s: float = 3.0):
+        self.recognizer, self.fallback, self.idle_timeout_s = recognizer, fallback, idle_timeout_s
+        self.widget = CameraWidget(on_frame=self._on_frame, labels=list(recognizer.labels),
+                                   fps=fps, size=size, mirror=mirror, autostart=autostart)
+        self.widget.observe(self._camera_changed, names="camera")
         self.events: list[GestureEvent] = []
         self.result: StreamResult | None = None
-        self._thread: threading.Thread | None = None
-        self._src: FrameSource | None = None
-        self.image = w.Image(format="jpeg", width=self.display_size, height=self.display_size)
-        self.label = w.HTML(value=self._label_html(recognizer.cfg.rest_label, None))
-        self.bars = {lab: w.FloatProgress(value=0.0, min=0.0, max=1.0, description=lab,
-                                          style={"description_width": "90px"},
-                                          layout=w.Layout(width="320px"))
-                     for lab in recognizer.labels}
-        self.log, self.status = w.HTML(value="<i>no events yet</i>"), w.HTML(value="stopped")
-        self.source_note = w.HTML(value="")
-        start = w.Button(description="Start", icon="play", button_style="success")
-        stop = w.Button(description="Stop", icon="stop", button_style="danger")
-        start.on_click(lambda _: self.launch(background=True))
-        stop.on_click(lambda _: self.stop())
-        right = w.VBox([self.label, *self.bars.values(), self.status, self.source_note])
-        self.widget = w.VBox([w.HBox([start, stop]), w.HBox([self.image, right]), self.log])
+        self._steps: list[StepResult] = []
+        self._starts: list[float] = []
+        self._lock, self._live = threading.Lock(), threading.Event()
+        self._runs, self._run_id, self._begun = itertools.count(), None, 0.0
+        self._threads: list[threading.Thread] = []
+        self._playing: Any = None
 
     def _ipython_display_(self) -> None:  # pragma: no cover - needs a notebook front end
         from IPython.display import display
 
         display(self.widget)
 
-    @staticmethod
-    def _label_html(label: str, event: GestureEvent | None) -> str:
-        colour = "#1a7f37" if event is not None else "#444"
-        return f"<h3 style='margin:2px;color:{colour}'>{label}</h3>"
-
-    def open(self) -> FrameSource:
-        """The source to run: ``source`` (mirrored if asked), or ``fallback`` if that fails."""
-        try:
-            src = open_source(self.source, mirror=self.mirror, max_frames=self.max_frames)
-            self.fell_back = False
-            self.source_note.value = f"source: {src.name}" + (" (mirrored)" if src.mirror else "")
-        except GestureError as exc:
+    # camera runs: begun by the browser's "live", ended by a stop, a failure or silence
+    def _camera_changed(self, change: dict) -> None:
+        state, w = change["new"], self.widget
+        if state == "live":
+            return self._begin()
+        if self._live.is_set():
+            self._end(w.camera_error or f"camera {state}")
+        if state in CAMERA_FAILURES:
             if self.fallback is None:
-                raise
-            src = open_source(self.fallback, max_frames=self.max_frames)
-            self.fell_back = True
-            self.source_note.value = (f"<b>no camera</b> ({exc}); playing the fallback "
-                                      f"{Path(str(src.name)).name}")
-        return src
+                w.message = w.camera_error
+                return
+            w.message = f"{w.camera_error} · playing {Path(str(self.fallback)).name} instead"
+            self._spawn(self.play, self.fallback)
 
-    def show_step(self, frame: np.ndarray, step: StepResult) -> None:
-        """Draw one frame and its step result into the widgets."""
-        ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(resize_frame(frame, self.display_size),
-                                                    cv2.COLOR_RGB2BGR))
-        if ok:
-            self.image.value = jpg.tobytes()
-        self.label.value = self._label_html(step.label, step.event)
-        if step.smoothed is not None:
-            for lab, p in zip(self.recognizer.labels, step.smoothed, strict=True):
-                self.bars[lab].value = float(p)
-        if step.event is not None:
-            self.events.append(step.event)
-            self.log.value = "<br>".join(f"frame {e.frame:5d} · <b>{e.label}</b> ({e.confidence:.2f})"
-                                         for e in reversed(self.events[-self.log_size:]))
-        self.status.value = (f"frame {step.frame_index} · {step.total_ms:5.1f} ms · "
-                             f"{step.fps:5.1f} fps achieved · "
-                             f"{self.recognizer.stats.capacity_fps:5.0f} fps capacity")
+    def _begin(self) -> None:
+        rec, w = self.recognizer, self.widget
+        with self._lock:
+            self._run_id = f"browser-camera-{next(self._runs)}"
+            rec.reset()
+            rec.frame_step = rec.step_for(w.fps)
+            self._steps, self._starts, self.events = [], [], []
+        w.source = "browser camera" + (" (preview mirrored)" if w.mirror else "")
+        w.message, self._begun = "", time.monotonic()
+        self._live.set()
+        self._spawn(self._watch)
 
-    def run(self, source: FrameSource | None = None,
-            max_frames: int | None = None) -> StreamResult | None:
-        """Run in the foreground until the source ends, ``max_frames``, ``max_seconds``,
-        :meth:`stop` or an interrupt; returns the run's result (``None`` if interrupted)."""
-        self._src = src = source or self.open()
-        pace = src.fps if self.realtime_fallback and self.fell_back and src.fps else None
-        begin = last = time.perf_counter()
+    def _on_frame(self, frame: np.ndarray) -> dict:
+        if not self._live.is_set():
+            return {}
+        with self._lock:
+            self._starts.append(time.perf_counter())
+            step = self.recognizer.step(frame, source_id=self._run_id)
+            self._steps.append(step)
+            if step.event is not None:
+                self.events.append(step.event)
+        return step_reply(step)
 
-        def on_step(frame: np.ndarray, step: StepResult) -> None:
+    def _watch(self) -> None:
+        """End the run when the browser goes silent (a closed tab sends nothing)."""
+        while self._live.is_set() and not self._live_silent():
+            time.sleep(0.2)
+        if self._live.is_set():
+            self._end(f"no frames from the browser for {self.idle_timeout_s:g} s (tab closed?)")
+            self.widget.camera = "closed"
+
+    def _live_silent(self) -> bool:
+        last = max(self._begun, self.widget.last_frame_at)
+        return time.monotonic() - last > self.idle_timeout_s
+
+    def _end(self, note: str) -> None:
+        self._live.clear()
+        with self._lock:
+            self.result = StreamResult.of_steps(self.recognizer.labels, self._steps, self._starts)
+        self.widget.source = ""
+        self.widget.message = f"{note} · {len(self.events)} events in {len(self._steps)} frames"
+
+    # files, threads, stopping
+    def play(self, source: Any, realtime: bool = True) -> StreamResult:
+        """Run a clip file / frame folder / array through the recogniser and the widget, in
+        the foreground (at the source's own fps when ``realtime``); returns the result."""
+        src = self._playing = open_source(source)
+        pace, last = (src.fps if realtime else None), time.perf_counter()
+        self.widget.source = f"file: {Path(str(src.name)).name}"
+
+        def draw(frame: np.ndarray, step: StepResult) -> None:
             nonlocal last
-            self.show_step(frame, step)
-            if self.max_seconds is not None and time.perf_counter() - begin > self.max_seconds:
-                src.stop()
-            if pace:  # play a file at its own speed, as a camera would deliver it
+            self.widget.show(frame, **step_reply(step))
+            if pace:  # as a camera would deliver it
                 time.sleep(max(0.0, 1.0 / pace - (time.perf_counter() - last)))
                 last = time.perf_counter()
 
-        try:
-            self.result = self.recognizer.run(src, max_frames=max_frames or self.max_frames,
-                                              on_step=on_step)
-        except KeyboardInterrupt:
-            src.close()
-            self.status.value += " · interrupted"
-            return None
-        self.status.value += " · stopped"
+        self.result = self.recognizer.run(src, on_step=draw)
+        self.events = list(self.result.events)
+        self.widget.source, self._playing = "", None
         return self.result
 
-    def launch(self, background: bool | None = None) -> StreamResult | None:
-        """Open the source and run it: in a background thread for a live camera (default)
-        or with ``background=True``, else in the foreground (the fallback file)."""
-        if self._thread is not None and self._thread.is_alive():
-            return None
-        src = self.open()
-        if not (background if background is not None else not self.fell_back):
-            return self.run(src)
-        self._thread = threading.Thread(target=self._run_safely, args=(src,), daemon=True)
-        self._thread.start()
-        return None
+    def _spawn(self, target: Callable[..., Any], *args: Any) -> None:
+        def guarded() -> None:
+            try:
+                target(*args)
+            except Exception as exc:  # noqa: BLE001 - a thread's error goes to the widget
+                self.widget.message = f"error: {type(exc).__name__}: {exc}"
 
-    def _run_safely(self, src: FrameSource) -> None:
-        try:
-            self.run(src)
-        except GestureError as exc:
-            self.status.value = f"error: {exc}"
+        thread = threading.Thread(target=guarded, daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        """The demo's background threads still running (none once :meth:`stop` returns)."""
+        return [t for t in self._threads if t.is_alive()]
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop a running view and wait for its thread."""
-        if self._src is not None:
-            self._src.stop()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        """Stop the camera or the file, end the run and wait for the demo's threads."""
+        self.widget.stop()
+        if self._playing is not None:
+            self._playing.stop()
+        if self._live.is_set():
+            self._end("stopped")
+        for t in self.threads:
+            if t is not threading.current_thread():
+                t.join(timeout)
+
+
+# -------------------------------------------------------------------------- recorder
+class ClipRecorder:
+    """Your own gesture clips, from frames fed one at a time (:meth:`feed`).
+
+    In *rounds*: round ``r`` takes one clip of every class (so slow changes of light or
+    posture do not tag one class) and is one group (its clips share a split). Before each
+    clip ``countdown_s`` of frames are dropped; the clip (``seconds * fps`` frames) goes
+    to ``out_dir/<class>/<class>_<session>_<r>.mp4``, and labels.txt + manifest.csv
+    (group-aware splits from 3 rounds on) are rewritten after every clip, so a recording
+    cut short keeps every finished clip. ``on_message`` hears the countdowns.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike[str], classes: Sequence[str],
+                 clips_per_class: int = 5, seconds: float = 2.0, fps: float = 12.0,
+                 countdown_s: float = 3.0, *, session: str = "me",
+                 on_message: Callable[[str], Any] | None = print, val_fraction: float = 0.2,
+                 test_fraction: float = 0.2, seed: int = 0, overwrite: bool = False):
+        self.root, self.classes = Path(out_dir), list(classes)
+        if (self.root / "manifest.csv").exists() and not overwrite:
+            raise input_error(self.root, "already holds a dataset",
+                              "pick another name, or pass overwrite=True")
+        if not self.classes or clips_per_class < 1:
+            raise GestureError("record_clips needs at least one class and clips_per_class >= 1")
+        self.fps, self.seconds, self.session = float(fps), float(seconds), session
+        self.n_clip, self.n_count = max(1, round(seconds * fps)), max(0, round(countdown_s * fps))
+        self.plan = [(r, c) for r in range(clips_per_class) for c in self.classes]
+        self.say = on_message or (lambda _msg: None)
+        self.splits = (val_fraction, test_fraction, seed)
+        self.rows: list[Any] = []
+        self._frames: list[np.ndarray] = []
+        self._wait = -1  # countdown frames still to drop; -1: announce the next clip first
+
+    @property
+    def done(self) -> bool:
+        return len(self.rows) == len(self.plan)
+
+    def feed(self, frame: np.ndarray) -> str:
+        """One frame in; returns what to tell the user now (the countdown or the clip)."""
+        if self.done:
+            return f"saved {len(self.rows)} clips to {self.root}"
+        r, label = self.plan[len(self.rows)]
+        if self._wait < 0:
+            self._wait = self.n_count
+            self.say(f"round {r + 1}/{self.plan[-1][0] + 1}: get ready for '{label}'")
+        if self._wait > 0:
+            self._wait -= 1
+            return f"get ready for '{label}' ({self._wait / self.fps:.0f} s)"
+        if not self._frames:
+            self.say(f"recording '{label}' for {self.seconds:.1f} s")
+        self._frames.append(frame)
+        if len(self._frames) == self.n_clip:
+            self._save(r, label)
+        return f"recording '{label}'" if not self.done else f"saved {len(self.rows)} clips"
+
+    def _save(self, r: int, label: str) -> None:
+        from gesture_utils.importers import ManifestRow
+
+        rel = f"{label}/{label}_{self.session}_{r:03d}.mp4"
+        write_video(self.root / rel, np.stack(self._frames), self.fps)
+        self.rows.append(ManifestRow(rel, label, "train", f"{self.session}-round{r:03d}",
+                                     {"source": "recorded", "session": self.session, "round": r,
+                                      "fps": self.fps, "frames": self.n_clip}))
+        self._frames, self._wait = [], -1
+        self.write_index()
+        if self.done:
+            self.say(f"saved {len(self.rows)} clips to {self.root}")
+
+    def write_index(self) -> Path:
+        """labels.txt + manifest.csv of the clips so far (splits by round from 3 rounds on;
+        only the classes recorded so far, so a recording cut short is a loadable dataset)."""
+        from gesture_utils.importers import ManifestRow, write_dataset_index
+        from gesture_utils.splits import assign_splits
+
+        rows, groups = self.rows, {x.group for x in self.rows}
+        if len(groups) >= 3:
+            val, test, seed = self.splits
+            with warnings.catch_warnings():  # a round half done may leave a split short
+                warnings.simplefilter("default" if self.done else "ignore")
+                splits = assign_splits([x.label for x in rows], [x.group for x in rows],
+                                       val_fraction=val, test_fraction=test, seed=seed)
+            rows = [ManifestRow(x.path, x.label, s, x.group, x.params)
+                    for x, s in zip(rows, splits, strict=True)]
+        recorded = [c for c in self.classes if any(x.label == c for x in rows)]
+        return write_dataset_index(self.root, recorded, rows)
+
+
+def record_clips(source: Any, out_dir: str | os.PathLike[str], classes: Sequence[str],
+                 clips_per_class: int = 5, seconds: float = 2.0, fps: float | None = None,
+                 countdown_s: float = 3.0, **options: Any) -> ClipRecorder:
+    """Record your own gesture clips (:class:`ClipRecorder`) from ``source``.
+
+    A :class:`CameraWidget` (or a :class:`LiveDemo`) records in the browser: this returns
+    at once, the widget shows the countdowns, frames are recorded as they arrive
+    (``recorder.done`` when finished) and the widget goes back to its demo afterwards.
+    Any other frame source (:func:`~gesture_utils.stream.open_source`) is recorded here
+    and now; a source that ends early raises, keeping the clips already saved.
+    """
+    widget = source.widget if isinstance(source, LiveDemo) else source
+    if isinstance(widget, CameraWidget):
+        rec = ClipRecorder(out_dir, classes, clips_per_class, seconds, fps or widget.fps,
+                           countdown_s, **options)
+        return _record_in_browser(widget, rec)
+    src = open_source(source)
+    rec = ClipRecorder(out_dir, classes, clips_per_class, seconds, fps or src.fps or 12.0,
+                       countdown_s, **options)
+    with src:
+        for frame in src:
+            rec.feed(frame)
+            if rec.done:
+                break
+    if not rec.done:
+        raise GestureError(f"frame source {src.name} ended after {len(rec.rows)} clips, kept in "
+                           f"{rec.root} (record fewer clips, or use a longer source)")
+    return rec
+
+
+def _record_in_browser(widget: CameraWidget, rec: ClipRecorder) -> ClipRecorder:
+    demo_frame, demo_source = widget.on_frame, widget.source
+
+    def restore() -> None:
+        widget.on_frame, widget.source = demo_frame, demo_source
+        widget.unobserve(on_camera, names="camera")
+
+    def on_frame(frame: np.ndarray) -> dict:
+        widget.message = rec.feed(frame)
+        if rec.done:
+            restore()
+        return {"label": "recording" if not rec.done else "-"}
+
+    def on_camera(change: dict) -> None:
+        if change["new"] != "live" and not rec.done:  # stopped, failed or closed
+            restore()
+            widget.message = (f"recording stopped ({change['new']}): {len(rec.rows)} finished "
+                              f"clips kept in {rec.root}")
+
+    widget.on_frame, widget.source = on_frame, f"browser camera, recording to {rec.root.name}"
+    widget.observe(on_camera, names="camera")
+    return rec
 
 
 def plot_timeline(result: StreamResult, truth: Sequence[str] | None = None,
@@ -288,71 +427,3 @@ def plot_timeline(result: StreamResult, truth: Sequence[str] | None = None,
     return ax
 
 
-# -------------------------------------------------------------------------- recorder
-def _take(frames: Iterator[np.ndarray], n: int, on_frame: Callable[[np.ndarray], Any] | None,
-          ended: str) -> list[np.ndarray]:
-    """The next ``n`` frames, each shown via ``on_frame``; ``ended`` is the error if the
-    source runs out."""
-    got = []
-    for _ in range(n):
-        frame = next(frames, None)
-        if frame is None:
-            raise GestureError(ended)
-        if on_frame is not None:
-            on_frame(frame)
-        got.append(frame)
-    return got
-
-
-def record_clips(source: Any, out_dir: str | os.PathLike[str], classes: Sequence[str],
-                 clips_per_class: int = 5, seconds: float = 2.0, fps: float | None = None,
-                 countdown_s: float = 3.0, *, session: str = "me",
-                 on_message: Callable[[str], Any] | None = print,
-                 on_frame: Callable[[np.ndarray], Any] | None = None,
-                 val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0,
-                 overwrite: bool = False) -> Path:
-    """Record your own gesture clips from a frame source into the dataset layout.
-
-    In *rounds*: round ``r`` takes one clip of every class (so slow changes of light or
-    posture do not tag one class) and is one group (its clips share a split). Before each
-    clip ``countdown_s`` of frames are shown via ``on_frame`` and dropped; the clip
-    (``seconds * fps`` frames; ``fps`` defaults to the source's, else 12) goes to
-    ``out_dir/<class>/<class>_<session>_<r>.mp4``. Writes labels.txt + manifest.csv
-    (group-aware splits from 3 rounds on); returns ``out_dir``.
-    """
-    from gesture_utils.importers import ManifestRow, write_dataset_index
-    from gesture_utils.splits import assign_splits
-
-    out_dir, classes = Path(out_dir), list(classes)
-    if (out_dir / "manifest.csv").exists() and not overwrite:
-        raise input_error(out_dir, "already holds a dataset",
-                          "pick another name, or pass overwrite=True")
-    if not classes or clips_per_class < 1:
-        raise GestureError("record_clips needs at least one class and clips_per_class >= 1")
-    src = open_source(source)
-    fps = float(fps or src.fps or 12.0)
-    n_clip, n_count = max(1, round(seconds * fps)), max(0, round(countdown_s * fps))
-    say, frames, rows = on_message or (lambda _msg: None), iter(src), []
-    try:
-        for r in range(clips_per_class):
-            for label in classes:
-                ended = (f"frame source {src.name} ended after {len(rows)} clips "
-                         "(record fewer clips, or use a longer source)")
-                say(f"round {r + 1}/{clips_per_class}: get ready for '{label}' "
-                    f"({countdown_s:.0f} s)")
-                _take(frames, n_count, on_frame, ended)
-                say(f"recording '{label}' for {seconds:.1f} s")
-                rel = f"{label}/{label}_{session}_{r:03d}.mp4"
-                write_video(out_dir / rel, np.stack(_take(frames, n_clip, on_frame, ended)), fps)
-                rows.append(ManifestRow(rel, label, "train", f"{session}-round{r:03d}",
-                                        {"source": "recorded", "session": session, "round": r,
-                                         "fps": fps, "frames": n_clip}))
-    finally:
-        src.close()
-    if clips_per_class >= 3:
-        splits = assign_splits([x.label for x in rows], [x.group for x in rows],
-                               val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-        rows = [ManifestRow(x.path, x.label, s, x.group, x.params)
-                for x, s in zip(rows, splits, strict=True)]
-    say(f"saved {len(rows)} clips to {out_dir}")
-    return write_dataset_index(out_dir, classes, rows)

@@ -116,6 +116,45 @@ class PathSource(FrameSource):
         yield from iter_frames(self.path)
 
 
+class WebcamSource(FrameSource):
+    """Frames of a local camera (``cv2.VideoCapture(index)``); for the command line
+    (``gesture-utils stream 0``) on the machine the camera is plugged into; notebooks use
+    the browser's camera (:class:`gesture_utils.demo.CameraWidget`). A
+    :class:`GestureError` when there is none."""
+
+    def __init__(self, index: int = 0, mirror: bool = False, max_frames: int | None = None,
+                 width: int | None = None, height: int | None = None):
+        self.index = int(index)
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # no C++ noise
+        try:
+            self._cap = cv2.VideoCapture(self.index)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise input_error(f"camera {self.index}", "could not be opened (no camera, or in use)",
+                              "pass a video file or frame folder instead")
+        for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width), (cv2.CAP_PROP_FRAME_HEIGHT, height)):
+            if value:
+                self._cap.set(prop, value)
+        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0) or None
+        super().__init__(f"camera:{self.index}", fps, mirror, max_frames)
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        while self._cap is not None and self._cap.isOpened():
+            ok, bgr = self._cap.read()
+            if not ok or bgr is None:
+                break
+            yield to_rgb(bgr)
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+
 def open_source(source: Any, *, mirror: bool = False, max_frames: int | None = None,
                 fps: float | None = None) -> FrameSource:
     """One interface for every frame source: a :class:`FrameSource` (returned as is,
@@ -132,8 +171,6 @@ def open_source(source: Any, *, mirror: bool = False, max_frames: int | None = N
         if Path(source).exists() or not (isinstance(source, str) and source.isdigit()):
             return PathSource(source, fps=fps, mirror=mirror, max_frames=max_frames)
     if isinstance(source, (int, np.integer, str)):
-        from gesture_utils.demo import WebcamSource
-
         return WebcamSource(int(source), mirror=mirror, max_frames=max_frames)
     if isinstance(source, np.ndarray) and (source.ndim != 4 or source.shape[-1] != 3):
         raise GestureError(f"frame array must be (N, H, W, 3), got {source.shape}")
