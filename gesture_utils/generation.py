@@ -2,10 +2,11 @@
 
 A clip is ``(T, H, W, 3)`` uint8 RGB of one *recording session* (background, people,
 camera, hand): a hand that swipes, is held still (``stop``), or ``no_gesture`` (no hand, a
-still hand that comes or goes, or one that fidgets).  ``scene="photo"`` is webcam-like
-(real photos, faces, a hand with forearm, a moving camera); ``"procedural"`` the flat
-look.  ``holdout=True`` uses the photos, faces, hand style and motion reserved for the
-out-of-distribution set.  Decisions, each tested in ``tests/test_generation.py``:
+still hand that comes or goes, or one that fidgets); ``wave`` (not a default class) sways
+side to side and back.  ``scene="photo"`` is webcam-like (real photos, faces, a hand with
+forearm, a moving camera); ``"procedural"`` the flat look.  ``holdout=True`` uses the
+photos, faces, hand style and motion reserved for the out-of-distribution set.
+Decisions, each tested in ``tests/test_generation.py``:
 
 * Sessions are groups: splits are per session, so test scenes and hands are unseen.
 * The label never influences appearance: a clip's random numbers are drawn in the same
@@ -46,12 +47,13 @@ from gesture_utils.runtime import is_quick
 from gesture_utils.splits import assign_splits
 from gesture_utils.video import write_video
 
-#: Classes the generator can draw (any subset may be chosen).
-KNOWN_CLASSES: tuple[str, ...] = DEFAULT_CLASSES
+#: Classes the generator can draw (any subset may be chosen): the defaults, then ``wave``
+#: (few-shot demos).  Append only: :func:`clip_rng` keys each class by its index here.
+KNOWN_CLASSES: tuple[str, ...] = DEFAULT_CLASSES + ("wave",)
 #: What each class becomes when its clip is played backwards.
 TIME_REVERSED: dict[str, str] = {"swipe_left": "swipe_right", "swipe_right": "swipe_left",
                                  "swipe_up": "swipe_down", "swipe_down": "swipe_up",
-                                 "stop": "stop", "no_gesture": "no_gesture"}
+                                 "stop": "stop", "no_gesture": "no_gesture", "wave": "wave"}
 #: Easing curves of the motion, closed under time reversal.
 EASINGS: tuple[str, ...] = ("linear", "ease_in_out", "ease_in", "ease_out")
 #: The held-out motion profile (anticipate / overshoot, on a bowed path): only
@@ -263,11 +265,12 @@ def _sample_path(label: str, u: np.ndarray) -> dict[str, Any] | None:
     """Start and end of the actor's centre (fractions of the side) from 6 uniforms ``u``,
     drawn for every class: the class only decides how they are used.  Swapping start and end
     maps each swipe onto its reverse.  ``stop`` rests where a swipe in a random direction
-    starts or ends, so no single frame gives the class away."""
+    starts or ends, so no single frame gives the class away; ``wave`` rests there too, with
+    ``"wave": [amplitude, cycles]`` (0.08-0.14 of the side, 2 or 3) for :func:`actor_track`."""
     if label == "no_gesture":
         return None
     r = lambda v: round(float(v), 4)  # noqa: E731
-    if label == "stop":
+    if label in ("stop", "wave"):
         k = min(int(u[4] * 4), 3)
         like = ("swipe_left", "swipe_right", "swipe_up", "swipe_down")[k]
         at_end = bool(u[5] >= 0.5)
@@ -275,6 +278,8 @@ def _sample_path(label: str, u: np.ndarray) -> dict[str, Any] | None:
         assert rest is not None
         cx, cy = rest["end" if at_end else "start"]
         fx, fy = u[4] * 4 - k, u[5] * 2 - at_end  # uniform on [0, 1), independent of k
+        if label == "wave":  # no drift: it ends where it began
+            return {"start": [cx, cy], "end": [cx, cy], "wave": [r(0.08 + 0.06 * fx), 2 + int(fy >= 0.5)]}
         dx, dy = 0.04 * (fx - 0.5), 0.04 * (fy - 0.5)
         return {"start": [r(cx - dx / 2), r(cy - dy / 2)], "end": [r(cx + dx / 2), r(cy + dy / 2)]}
     travel = 0.4 + 0.24 * u[0]
@@ -402,7 +407,7 @@ def sample_clip_params(label: str, rng: np.random.Generator, cfg: GenerateConfig
 
 def mirror_params(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters of the time-reversed clip (label reversed, start/end and idle times
-    swapped, speeds negated, cuts mirrored, nuisances played backwards):
+    swapped, speeds and wave amplitude negated, cuts mirrored, nuisances played backwards):
     ``render_from_params`` of the result is the original frames reversed, exactly."""
     out = json.loads(json.dumps(params))
     T = out["n_frames"]
@@ -427,6 +432,8 @@ def mirror_params(params: dict[str, Any]) -> dict[str, Any]:
             p["loop"][1] = -p["loop"][1]
         if "bow" in p:
             p["bow"] = -p["bow"]
+        if "wave" in p:
+            p["wave"][0] = -p["wave"][0]
     return out
 
 
@@ -470,7 +477,8 @@ def _tau(T: int) -> np.ndarray:
 def actor_track(path: dict[str, Any], T: int) -> np.ndarray:
     """Centre of the actor per frame, fractions of the side: ``(T, 2)`` float64: idle at
     ``start`` until ``t0``, eased motion until ``t1``, idle at ``end``, plus an optional
-    ``bow`` (sideways) or ``loop``; computed in centred time, so reversal is exact."""
+    ``bow`` (sideways), ``loop``, or ``wave`` (x offset ``amplitude * sin(pi * cycles * c)``
+    while moving, ``c`` = centred time in [-1, 1]); computed in centred time, so reversal is exact."""
     t = np.arange(T)
     t0, t1 = int(path["t0"]), int(path["t1"])
     D = t1 - t0
@@ -486,6 +494,9 @@ def actor_track(path: dict[str, Any], T: int) -> np.ndarray:
         r, w, phase = path["loop"]
         a = phase + w * _tau(T)
         out = out + r * np.stack([np.cos(a), np.sin(a)], axis=1)
+    if "wave" in path:
+        amplitude, cycles = path["wave"]
+        out[:, 0] += amplitude * np.sign(c) * np.sin(np.pi * cycles * np.abs(c))  # odd in c, exactly
     return out
 
 
@@ -1239,7 +1250,8 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default: <data_dir>/synthetic)")
     parser.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
-                        help=f"classes to draw (default: all of {' '.join(KNOWN_CLASSES)})")
+                        help=f"classes to draw, any of {' '.join(KNOWN_CLASSES)} "
+                             f"(default: {' '.join(DEFAULT_CLASSES)})")
     for name, text in _CLI_FIELDS.items():
         value = getattr(d, name)
         parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=text)

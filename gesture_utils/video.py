@@ -20,6 +20,7 @@ import os
 import re
 import warnings
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 # FFmpeg (inside OpenCV) prints its own messages to stderr for every broken file, next to
@@ -231,3 +232,47 @@ def write_video(path: str | os.PathLike[str], frames_rgb: np.ndarray, fps: float
                               "this OpenCV build may lack the codec; try .avi (MJPG) or "
                               "reinstall opencv-python")
     return path
+
+
+def write_y4m(path: str | os.PathLike[str], frames: np.ndarray, fps: float) -> Path:
+    """Write ``(N, H, W, 3)`` uint8 RGB frames as a YUV4MPEG2 file (I420, 4:2:0, so
+    ``H`` and ``W`` must be even; ``fps`` may be fractional), atomically; returns the path.
+    Chromium's ``--use-file-for-fake-video-capture=<file>.y4m`` plays it as a webcam."""
+    path = Path(path)
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0 or frames.dtype != np.uint8:
+        raise input_error(path, f"expected uint8 frames of shape (N, H, W, 3), got "
+                                f"{frames.dtype} {frames.shape}")
+    h, w = frames.shape[1:3]
+    if h % 2 or w % 2:
+        raise input_error(path, f"Y4M (4:2:0) needs an even width and height, got {w}x{h}",
+                          "crop or resize the frames")
+    if fps <= 0:
+        raise input_error(path, f"fps must be > 0, got {fps}")
+    rate = Fraction(fps).limit_denominator(1001)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{rate.numerator}:{rate.denominator} Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return path
+
+
+def read_y4m(path: str | os.PathLike[str]) -> tuple[np.ndarray, float]:
+    """Frames ``(N, H, W, 3)`` uint8 RGB and fps of a 4:2:0 YUV4MPEG2 file (:func:`write_y4m`)."""
+    path = Path(path)
+    header, _, data = path.read_bytes().partition(b"\n")
+    tags = {t[:1]: t[1:] for t in header.decode("ascii", "replace").split()[1:]}
+    try:
+        if not header.startswith(b"YUV4MPEG2 ") or not tags.get("C", "420").startswith("420"):
+            raise ValueError
+        w, h = int(tags["W"]), int(tags["H"])
+        num, den = (int(v) for v in tags["F"].split(":"))
+        size, frames, at = w * h * 3 // 2, [], 0
+        while at < len(data):
+            at = data.index(b"\n", at) + 1  # past "FRAME[ params]\n"
+            plane = np.frombuffer(data, np.uint8, size, at).reshape(h * 3 // 2, w)
+            frames.append(cv2.cvtColor(plane, cv2.COLOR_YUV2RGB_I420))
+            at += size
+    except (KeyError, ValueError):
+        raise input_error(path, "not a complete 4:2:0 YUV4MPEG2 file", "write it with write_y4m") from None
+    return np.stack(frames), num / den

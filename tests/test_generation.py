@@ -55,7 +55,7 @@ def _camera_moves(params: dict) -> bool:
 
 
 @pytest.mark.parametrize("change, words", [
-    ({"classes": ("swipe_left", "wave")}, "unknown class"),
+    ({"classes": ("swipe_left", "wink")}, "unknown class"),
     ({"classes": ()}, "no classes"),
     ({"classes": ("stop", "stop")}, "twice"),
     ({"size": 8}, "size"),
@@ -110,7 +110,7 @@ def test_label_does_not_influence_appearance(scene):
                 "people"} <= scene_keys
         assert len(base["people"]) == len(session["people"])
         moving += _camera_moves(base) or any(any(q["vel"]) for q in base["people"])
-        for label in DEFAULT_CLASSES:
+        for label in gen.KNOWN_CLASSES:
             p = gen.sample_clip_params(label, _rng(seed), cfg, session)
             assert set(p) == set(base), label
             for key in scene_keys:
@@ -359,7 +359,7 @@ def _check_reversal(p: dict, session: dict, cfg: GenerateConfig) -> None:
 
 
 @pytest.mark.parametrize("scene", ["photo", "procedural", "holdout"])
-@pytest.mark.parametrize("label", DEFAULT_CLASSES)
+@pytest.mark.parametrize("label", gen.KNOWN_CLASSES)
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_reversed_clip_is_exactly_the_mirrored_clip(label, seed, scene):
     """render(p)[::-1] == render(mirror_params(p)), byte for byte: swipe_left played
@@ -619,9 +619,9 @@ def test_cli_generate_and_errors(tmp_path, capsys):
     assert cli_main(argv) == 0
     assert "up to date" in capsys.readouterr().out
 
-    assert cli_main(["generate", "--out", str(tmp_path / "x"), "--classes", "wave"]) == 2
+    assert cli_main(["generate", "--out", str(tmp_path / "x"), "--classes", "wink"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("gesture-utils generate: error:") and "wave" in err
+    assert err.startswith("gesture-utils generate: error:") and "wink" in err
     assert "\n" not in err
     assert cli_main(["generate", "--out", str(tmp_path / "y"), "--size", "5"]) == 2
     assert "size" in capsys.readouterr().err
@@ -713,8 +713,8 @@ def test_standard_dataset_is_what_notebooks_share(tmp_path, monkeypatch, capsys)
 
 
 def test_render_stream_rejects_unknown_labels():
-    with pytest.raises(GestureError, match="wave"):
-        gen.render_stream(["swipe_left", "wave"], _rng(0), SMALL)
+    with pytest.raises(GestureError, match="wink"):
+        gen.render_stream(["swipe_left", "wink"], _rng(0), SMALL)
 
 
 # ----------------------------------------------------------------------------- hand track
@@ -892,7 +892,7 @@ def test_fidget_hard_negatives_are_labelled_no_gesture():
     loops = Counter()
     fidgets = []
     for i in range(300):
-        for label in DEFAULT_CLASSES:
+        for label in gen.KNOWN_CLASSES:
             p = gen.sample_clip_params(label, _rng(i), cfg, session)
             if p["path"] is not None and "loop" in p["path"]:
                 loops[label] += 1
@@ -923,3 +923,69 @@ def test_fidget_hard_negatives_are_labelled_no_gesture():
         held = _hand_pixels(gen.sample_clip_params("stop", _rng(i), cfg, session), session, cfg)
         change = lambda m: (m[1:] ^ m[:-1]).sum((1, 2)).mean()  # noqa: E731
         assert change(drawn) > 2 * change(held), (i, change(drawn), change(held))
+
+
+# ----------------------------------------------------------------------------- wave
+
+
+#: The default clip length (24 frames): enough frames for 3 cycles in the shortest motion.
+WAVE_CFG = replace(SMALL, fps=12, seconds=2.0)
+
+
+def test_wave_is_known_but_not_a_default_class():
+    assert gen.KNOWN_CLASSES[:len(DEFAULT_CLASSES)] == DEFAULT_CLASSES  # clip_rng keys kept
+    assert gen.KNOWN_CLASSES[-1] == "wave" and "wave" not in DEFAULT_CLASSES
+    assert gen.TIME_REVERSED["wave"] == "wave" and GenerateConfig().classes == DEFAULT_CLASSES
+
+
+def test_wave_sways_sideways_and_ends_where_it_began():
+    """The palm rests where a stop rests, then sways in x (2-3 cycles, amplitude
+    0.08-0.14) and comes back: no net travel (unlike a swipe), no sway in y and nothing
+    before or after the motion (unlike a fidget's circles)."""
+    cfg = WAVE_CFG
+    session = _session(2, cfg)
+    cycles = set()
+    for i in range(40):
+        p = gen.sample_clip_params("wave", _rng(i), cfg, session)
+        stop = gen.sample_clip_params("stop", _rng(i), cfg, session)
+        amplitude, n = p["path"]["wave"]
+        assert 0.08 <= amplitude <= 0.14 and n in (2, 3), p["path"]["wave"]
+        cycles.add(n)
+        xy = gen.hand_track(p)[:, 1:].astype(float)
+        assert np.linalg.norm(stop["path"]["start"] - xy[0]) < 0.03  # where a stop rests
+        assert np.abs(xy[-1] - xy[0]).max() < 1e-6 and np.ptp(xy[:, 1]) < 1e-6
+        assert np.ptp(xy[:, 0]) >= 0.1, (i, np.ptp(xy[:, 0]))
+        t0, t1 = p["path"]["t0"], p["path"]["t1"]
+        assert np.ptp(xy[:t0 + 1], axis=0).max() < 1e-6 and np.ptp(xy[t1:], axis=0).max() < 1e-6
+    assert cycles == {2, 3}
+
+
+def test_wave_pixels_sway_and_reverse_exactly():
+    cfg = replace(WAVE_CFG, scene="procedural", size=64)
+    for seed in range(3):
+        c = _actor_centroids("wave", seed, cfg)
+        assert np.isfinite(c).all() and abs(c[-1, 0] - c[0, 0]) < 3, seed
+        assert np.ptp(c[:, 0]) > 0.1 * cfg.size and np.ptp(c[:, 1]) < 4, (seed, np.ptp(c, axis=0))
+    for scene, base in SCENE_CONFIGS.items():
+        session = _session(3, base)
+        p = gen.sample_clip_params("wave", _rng(7), replace(base, fps=12, seconds=2.0), session)
+        q = gen.mirror_params(p)
+        assert q["path"]["wave"] == [-p["path"]["wave"][0], p["path"]["wave"][1]], scene
+        _check_reversal(p, session, replace(base, fps=12, seconds=2.0))
+
+
+def test_wave_dataset_and_stream(tmp_path):
+    cfg = replace(SMALL, classes=("swipe_left", "wave"), clips_per_class=3, group_size=1, workers=1)
+    root = gen.generate_dataset(tmp_path / "wave", cfg, progress=False)
+    rows = _manifest(root)
+    assert Counter(r["label"] for r in rows) == {"swipe_left": 3, "wave": 3}
+    assert gen.is_complete(root, cfg)
+    assert read_frames(root / rows[-1]["path"]).shape == (gen.n_frames(cfg), 48, 48, 3)
+    # the swipes are the very clips of a default dataset (wave takes its own seeds)
+    full = replace(cfg, classes=DEFAULT_CLASSES)
+    session = gen.sample_session(gen.session_rng(full, 0), full)
+    assert json.loads(rows[0]["params"]) == gen.sample_clip_params(
+        "swipe_left", gen.clip_rng(full, 0, "swipe_left", 0), full, session)
+    stream = gen.render_stream(["wave", "stop", "wave"], _rng(3), WAVE_CFG)
+    assert [e["label"] for e in stream.events] == ["wave", "stop", "wave"]
+    assert len(stream.frames) == len(stream.labels) and stream.labels.count("wave") == 48

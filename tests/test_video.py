@@ -369,3 +369,41 @@ def test_bad_frame_in_folder_is_named(tmp_path):
     cv2.imwrite(str(folder / "00002.jpg"), np.zeros((20, 30, 3), np.uint8))
     with pytest.raises(GestureError, match="00002.jpg: frame size"):
         read_frames(folder)
+
+
+def test_y4m_round_trip_header_and_size(tmp_path):
+    """write_y4m -> read_y4m: grey frames come back within rounding of the limited-range
+    YUV, colour in 2 x 2 blocks (what 4:2:0 keeps) too; the header carries the size and a
+    rational fps; the file is exactly header + N x (FRAME line + I420 planes), and FFmpeg
+    (OpenCV's reader) decodes it alike."""
+    grey = moving_square(5, 48, 64)
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 256, (3, 12, 16, 3), dtype=np.uint8).repeat(2, 1).repeat(2, 2)
+    for frames, fps, rate in ((grey, 12, "F12:1"), (colour, 30000 / 1001, "F30000:1001"),
+                              (colour, 29.97, "F2997:100")):
+        path = video.write_y4m(tmp_path / "cam.y4m", frames, fps)
+        n, h, w = frames.shape[:3]
+        data = path.read_bytes()
+        header = f"YUV4MPEG2 W{w} H{h} {rate} Ip A1:1 C420jpeg\n".encode()
+        assert data.startswith(header) and len(data) == len(header) + n * (6 + h * w * 3 // 2)
+        back, got_fps = video.read_y4m(path)
+        assert back.shape == frames.shape and got_fps == pytest.approx(fps, rel=1e-9)
+        tol = 2 if frames is grey else 4
+        assert np.abs(back.astype(int) - frames).max() <= tol
+        assert np.abs(read_frames(path).astype(int) - frames).max() <= tol  # FFmpeg's y4m reader agrees
+    assert [p.name for p in tmp_path.iterdir()] == ["cam.y4m"]  # no temp file left
+
+
+def test_y4m_rejects_odd_sizes_and_bad_input(tmp_path):
+    path = tmp_path / "odd.y4m"
+    for frames, words in ((np.zeros((2, 47, 64, 3), np.uint8), "even width and height, got 64x47"),
+                          (np.zeros((2, 48, 64), np.uint8), "expected uint8 frames")):
+        with pytest.raises(GestureError, match=words) as err:
+            video.write_y4m(path, frames, 12)
+        assert str(path) in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(GestureError, match="fps"):
+        video.write_y4m(path, np.zeros((1, 4, 4, 3), np.uint8), 0)
+    assert not list(tmp_path.iterdir())
+    (tmp_path / "bad.y4m").write_bytes(b"YUV4MPEG2 W4 H4 F12:1\nFRAME\n" + bytes(10))  # truncated
+    with pytest.raises(GestureError, match="bad.y4m: not a complete"):
+        video.read_y4m(tmp_path / "bad.y4m")
