@@ -17,12 +17,13 @@ NOTEBOOKS  := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 STUDENT    := $(sort $(wildcard notebooks/student/[0-9][0-9]_*.ipynb))
 EXECUTED   ?= artifacts/executed
 
-.PHONY: install tutorial test unit notebooks student lint lab clean help
+.PHONY: install tutorial test unit notebooks student lint lab clean help browser-deps browser-test
 
 help:
 	@echo "make tutorial  - set up, then run all notebooks in order (full mode) into $(EXECUTED)/"
 	@echo "make test      - set up, then unit tests + notebooks in QUICK mode (CI)"
 	@echo "make lab       - set up, then start JupyterLab"
+	@echo "make browser-test - JupyterLab + headless Chromium tests (tests/browser; installs chromium)"
 	@echo "make student   - rebuild notebooks/student/ (solutions removed) after editing a notebook"
 	@echo "make unit | notebooks | lint | clean"
 
@@ -47,10 +48,19 @@ tutorial: $(STAMP)
 
 test: $(STAMP) lint
 	GESTURE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -p no:cacheprovider \
-	  tests $(NOTEBOOKS) $(STUDENT) --nbval-lax --nbval-current-env
+	  tests --ignore=tests/browser $(NOTEBOOKS) $(STUDENT) --nbval-lax --nbval-current-env
 
 unit: $(STAMP)
-	GESTURE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -p no:cacheprovider tests
+	GESTURE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -p no:cacheprovider tests --ignore=tests/browser
+
+# Real-browser tests (tests/browser): JupyterLab from .venv driven by Debian's chromium
+# through Playwright, which never downloads a browser. CI runs as root, so apt works.
+browser-deps:
+	@command -v chromium >/dev/null || (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+browser-test: $(STAMP) browser-deps
+	GESTURE_BROWSER_REQUIRED=1 MPLBACKEND=Agg $(BIN)/python -m pytest -p no:cacheprovider tests/browser
 
 notebooks: $(STAMP)
 	GESTURE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -p no:cacheprovider \
