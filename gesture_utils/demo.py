@@ -139,9 +139,10 @@ class LiveDemo:
     """
 
     def __init__(self, recognizer: StreamingRecognizer, fallback: Any = None, *,
-                 mirror: bool = False, fps: float = 12.0, size: int = 160,
+                 mirror: bool = False, fps: float = 12.0, size: int | None = None,
                  autostart: bool = False, idle_timeout_s: float = 3.0):
         self.recognizer, self.fallback, self.idle_timeout_s = recognizer, fallback, idle_timeout_s
+        size = size or int(getattr(recognizer.model, "image_size", 160))  # the model's input
         self.widget = CameraWidget(on_frame=self._on_frame, labels=list(recognizer.labels),
                                    fps=fps, size=size, mirror=mirror, autostart=autostart)
         self.widget.observe(self._camera_changed, names="camera")
@@ -271,15 +272,17 @@ class ClipRecorder:
     posture do not tag one class) and is one group (its clips share a split). Before each
     clip ``countdown_s`` of frames are dropped; the clip (``seconds * fps`` frames) goes
     to ``out_dir/<class>/<class>_<session>_<r>.mp4``, and labels.txt + manifest.csv
-    (group-aware splits from 3 rounds on) are rewritten after every clip, so a recording
-    cut short keeps every finished clip. ``on_message`` hears the countdowns.
+    (group-aware splits from 3 rounds on, or ``split`` for every clip: ``"test"`` for a
+    held-out session) are rewritten after every clip, so a recording cut short keeps
+    every finished clip. ``on_message`` hears the countdowns.
     """
 
     def __init__(self, out_dir: str | os.PathLike[str], classes: Sequence[str],
                  clips_per_class: int = 5, seconds: float = 2.0, fps: float = 12.0,
                  countdown_s: float = 3.0, *, session: str = "me",
-                 on_message: Callable[[str], Any] | None = print, val_fraction: float = 0.2,
-                 test_fraction: float = 0.2, seed: int = 0, overwrite: bool = False):
+                 on_message: Callable[[str], Any] | None = print, split: str | None = None,
+                 val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0,
+                 overwrite: bool = False):
         self.root, self.classes = Path(out_dir), list(classes)
         if (self.root / "manifest.csv").exists() and not overwrite:
             raise input_error(self.root, "already holds a dataset",
@@ -290,7 +293,7 @@ class ClipRecorder:
         self.n_clip, self.n_count = max(1, round(seconds * fps)), max(0, round(countdown_s * fps))
         self.plan = [(r, c) for r in range(clips_per_class) for c in self.classes]
         self.say = on_message or (lambda _msg: None)
-        self.splits = (val_fraction, test_fraction, seed)
+        self.split, self.splits = split, (val_fraction, test_fraction, seed)
         self.rows: list[Any] = []
         self._frames: list[np.ndarray] = []
         self._wait = -1  # countdown frames still to drop; -1: announce the next clip first
@@ -331,13 +334,15 @@ class ClipRecorder:
             self.say(f"saved {len(self.rows)} clips to {self.root}")
 
     def write_index(self) -> Path:
-        """labels.txt + manifest.csv of the clips so far (splits by round from 3 rounds on;
+        """labels.txt + manifest.csv of the clips so far (``split``, else by round from 3 on;
         only the classes recorded so far, so a recording cut short is a loadable dataset)."""
         from gesture_utils.importers import ManifestRow, write_dataset_index
         from gesture_utils.splits import assign_splits
 
         rows, groups = self.rows, {x.group for x in self.rows}
-        if len(groups) >= 3:
+        if self.split is not None:
+            rows = [ManifestRow(x.path, x.label, self.split, x.group, x.params) for x in rows]
+        elif len(groups) >= 3:
             val, test, seed = self.splits
             with warnings.catch_warnings():  # a round half done may leave a split short
                 warnings.simplefilter("default" if self.done else "ignore")
@@ -354,8 +359,8 @@ def record_clips(source: Any, out_dir: str | os.PathLike[str], classes: Sequence
                  countdown_s: float = 3.0, **options: Any) -> ClipRecorder:
     """Record your own gesture clips (:class:`ClipRecorder`) from ``source``.
 
-    A :class:`CameraWidget` (or a :class:`LiveDemo`) records in the browser: this returns
-    at once, the widget shows the countdowns, frames are recorded as they arrive
+    A :class:`CameraWidget` (or a :class:`LiveDemo`) records in the browser: this starts
+    the camera and returns at once, the widget shows the countdowns, frames are recorded as they arrive
     (``recorder.done`` when finished) and the widget goes back to its demo afterwards.
     Any other frame source (:func:`~gesture_utils.stream.open_source`) is recorded here
     and now; a source that ends early raises, keeping the clips already saved.
@@ -400,6 +405,7 @@ def _record_in_browser(widget: CameraWidget, rec: ClipRecorder) -> ClipRecorder:
 
     widget.on_frame, widget.source = on_frame, f"browser camera, recording to {rec.root.name}"
     widget.observe(on_camera, names="camera")
+    widget.start()  # the browser asks for the camera if it is not live yet
     return rec
 
 

@@ -509,6 +509,27 @@ def check_model_config(cfg: ModelConfig) -> None:
         raise GestureError("ModelConfig.temporal_depth must be >= 1 for the transformer head")
 
 
+def transfer_weights(src: ViTTemporal, dst: ViTTemporal) -> list[str]:
+    """Start ``dst`` from ``src`` (same architecture, other labels): every tensor, and of
+    the classifier (one row per label) the rows of the labels both have. Returns the
+    labels ``dst`` learns from scratch (few-shot personal gestures, notebook 06)."""
+    src_state, dst_state = src.state_dict(), dst.state_dict()
+    rows = [(src.labels.index(lab), k) for k, lab in enumerate(dst.labels) if lab in src.labels]
+    for name, value in dst_state.items():
+        old = src_state.get(name)
+        if old is not None and old.shape == value.shape:
+            value.copy_(old)
+        elif old is not None and old.shape[1:] == value.shape[1:] and old.shape[0] == len(src.labels):
+            for i, k in rows:  # a per-label tensor: the classifier's weight and bias
+                value[k] = old[i]
+        else:
+            raise GestureError(f"cannot start from a model with another architecture ({name}: "
+                               f"{tuple(value.shape)} here, "
+                               f"{None if old is None else tuple(old.shape)} there)")
+    dst.load_state_dict(dst_state)
+    return [lab for lab in dst.labels if lab not in src.labels]
+
+
 def build_model(model_cfg: ModelConfig, num_classes: int, labels: Sequence[str] | None = None,
                 **timm_kwargs: Any) -> ViTTemporal:
     """The :class:`ViTTemporal` of ``model_cfg`` for ``num_classes`` classes (``labels``

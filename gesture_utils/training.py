@@ -48,6 +48,7 @@ from gesture_utils.models import (
     build_model,
     load_checkpoint,
     read_checkpoint,
+    transfer_weights,
     save_checkpoint,
     stored_config,
 )
@@ -691,7 +692,8 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
           model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
           resume: str | os.PathLike[str] | None = None, quiet: bool = False,
           cache: ClipCache | None = None, on_epoch_end: EpochCallback | None = None,
-          evaluate_test: bool = True, augment: AugmentConfig | None = None) -> TrainResult:
+          evaluate_test: bool = True, augment: AugmentConfig | None = None,
+          start: str | os.PathLike[str] | None = None) -> TrainResult:
     """Train a :class:`ViTTemporal` on the dataset folder ``data`` (notebook 03, CLI):
     build the model (its backbone decides image size and normalisation) and the datasets,
     :func:`fit` (checkpointing to ``out`` after every epoch), score the kept epoch on the
@@ -700,6 +702,8 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
     ``resume``: a checkpoint of an interrupted run; its configs are used (different ones
     are refused) and training continues after its last finished epoch.  ``cache``: a
     :class:`ClipCache` shared between runs.  ``augment``: instead of :class:`AugmentConfig`.
+    ``start``: a checkpoint to start from (:func:`~gesture_utils.models.transfer_weights`:
+    all of it, with classifier rows for the labels it knows; few-shot, notebook 06).
     """
     root, resume_state, stored_labels = Path(data), None, None
     if resume is not None:
@@ -718,6 +722,8 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
         raise input_error(resume, f"was trained for labels {stored_labels}, but {root} has "
                                   f"{labels}", "resume on the same dataset")
     model = build_model(model_cfg, len(labels), labels=labels)
+    if start is not None:
+        transfer_weights(load_checkpoint(start)[0], model)
     sets, decode_seconds = _datasets(root, model, train_cfg, augment, cache, quiet)
     train_data: Dataset | EmbeddingSet = sets["train"]
     val_data: Dataset | EmbeddingSet = sets["val"]

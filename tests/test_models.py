@@ -401,3 +401,22 @@ def test_registered_configs_are_timm_models():
         m = timm.create_model(name, num_classes=0)
         assert m.num_features == kw["embed_dim"]
         assert m.pretrained_cfg["input_size"] == (3, kw["img_size"], kw["img_size"])
+
+
+def test_transfer_weights_keeps_what_fits_and_the_rows_of_known_labels():
+    from gesture_utils.models import transfer_weights
+
+    torch.manual_seed(0)
+    src = build_model(CFG, K, labels=LABELS)
+    mine = ["wave", LABELS[1], LABELS[0]]  # a new gesture and two known ones, reordered
+    dst = build_model(CFG, len(mine), labels=mine)
+    fresh = dst.head.fc.weight.detach().clone()
+    assert transfer_weights(src, dst) == ["wave"]
+    s, d = src.state_dict(), dst.state_dict()
+    assert all(torch.equal(s[k], v) for k, v in d.items() if not k.startswith("head.fc."))
+    for k, lab in enumerate(mine[1:], start=1):
+        assert torch.equal(d["head.fc.weight"][k], s["head.fc.weight"][LABELS.index(lab)])
+        assert torch.equal(d["head.fc.bias"][k], s["head.fc.bias"][LABELS.index(lab)])
+    assert torch.equal(d["head.fc.weight"][0], fresh[0])  # the new label starts fresh
+    with pytest.raises(GestureError, match="another architecture"):
+        transfer_weights(src, build_model(replace(CFG, temporal_depth=2), K, labels=LABELS))
