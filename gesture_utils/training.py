@@ -48,9 +48,9 @@ from gesture_utils.models import (
     build_model,
     load_checkpoint,
     read_checkpoint,
-    transfer_weights,
     save_checkpoint,
     stored_config,
+    transfer_weights,
 )
 from gesture_utils.runtime import pick_device, seed_everything
 
