@@ -15,6 +15,12 @@ NOTEBOOKS  := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # The student edition (`make student`: solutions removed); CI runs it after the
 # teacher's notebooks, so it finds their artefacts and stays a quick second pass.
 STUDENT    := $(sort $(wildcard notebooks/student/[0-9][0-9]_*.ipynb))
+# The live demo alone (your camera, in the browser); QUICK-tested after notebook 06, whose
+# recorded stream it plays, and run in Chromium by `make browser-test`.
+DEMO       := notebooks/live_demo.ipynb
+# What the browser test needs from a full `make tutorial` (made when missing).
+FULL_MODEL := artifacts/vit_temporal.pt artifacts/vit_temporal.encoder.onnx \
+              artifacts/vit_temporal.head.onnx artifacts/nb06_stream.mp4
 EXECUTED   ?= artifacts/executed
 
 .PHONY: install tutorial test unit notebooks student lint lab clean help browser-deps browser-test
@@ -48,7 +54,7 @@ tutorial: $(STAMP)
 
 test: $(STAMP) lint
 	GESTURE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -p no:cacheprovider \
-	  tests --ignore=tests/browser $(NOTEBOOKS) $(STUDENT) --nbval-lax --nbval-current-env
+	  tests --ignore=tests/browser $(NOTEBOOKS) $(DEMO) $(STUDENT) --nbval-lax --nbval-current-env
 
 unit: $(STAMP)
 	GESTURE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -p no:cacheprovider tests --ignore=tests/browser
@@ -60,11 +66,13 @@ browser-deps:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
 browser-test: $(STAMP) browser-deps
+	@for f in $(FULL_MODEL); do test -f $$f || { echo "$$f missing: running make tutorial"; \
+	  $(MAKE) tutorial; break; }; done
 	GESTURE_BROWSER_REQUIRED=1 MPLBACKEND=Agg $(BIN)/python -m pytest -p no:cacheprovider tests/browser
 
 notebooks: $(STAMP)
 	GESTURE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -p no:cacheprovider \
-	  $(NOTEBOOKS) $(STUDENT) --nbval-lax --nbval-current-env
+	  $(NOTEBOOKS) $(DEMO) $(STUDENT) --nbval-lax --nbval-current-env
 
 student: $(STAMP)
 	$(BIN)/python tools/make_student.py

@@ -217,10 +217,12 @@ class LiveDemo:
         self.widget.message = f"{note} · {len(self.events)} events in {len(self._steps)} frames"
 
     # files, threads, stopping
-    def play(self, source: Any, realtime: bool = True) -> StreamResult:
-        """Run a clip file / frame folder / array through the recogniser and the widget, in
-        the foreground (at the source's own fps when ``realtime``); returns the result."""
-        src = self._playing = open_source(source)
+    def play(self, source: Any, realtime: bool = True,
+             max_frames: int | None = None) -> StreamResult:
+        """Run a clip file / frame folder / array (its first ``max_frames``) through the
+        recogniser and the widget, in the foreground (at the source's own fps when
+        ``realtime``); returns the result."""
+        src = self._playing = open_source(source, max_frames=max_frames)
         pace, last = (src.fps if realtime else None), time.perf_counter()
         self.widget.source = f"file: {Path(str(src.name)).name}"
 
@@ -388,7 +390,8 @@ def _record_in_browser(widget: CameraWidget, rec: ClipRecorder) -> ClipRecorder:
     demo_frame, demo_source = widget.on_frame, widget.source
 
     def restore() -> None:
-        widget.on_frame, widget.source = demo_frame, demo_source
+        widget.on_frame = demo_frame
+        widget.source = "browser camera" if widget.camera == "live" else demo_source
         widget.unobserve(on_camera, names="camera")
 
     def on_frame(frame: np.ndarray) -> dict:
@@ -398,12 +401,15 @@ def _record_in_browser(widget: CameraWidget, rec: ClipRecorder) -> ClipRecorder:
         return {"label": "recording" if not rec.done else "-"}
 
     def on_camera(change: dict) -> None:
-        if change["new"] != "live" and not rec.done:  # stopped, failed or closed
+        if change["new"] == "live":  # after the demo's own note of the source
+            widget.source = recording
+        elif change["new"] != "starting" and not rec.done:  # stopped, failed or closed
             restore()
             widget.message = (f"recording stopped ({change['new']}): {len(rec.rows)} finished "
                               f"clips kept in {rec.root}")
 
-    widget.on_frame, widget.source = on_frame, f"browser camera, recording to {rec.root.name}"
+    recording = f"browser camera, recording to {rec.root.name}"
+    widget.on_frame, widget.source = on_frame, recording
     widget.observe(on_camera, names="camera")
     widget.start()  # the browser asks for the camera if it is not live yet
     return rec

@@ -703,7 +703,8 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
     are refused) and training continues after its last finished epoch.  ``cache``: a
     :class:`ClipCache` shared between runs.  ``augment``: instead of :class:`AugmentConfig`.
     ``start``: a checkpoint to start from (:func:`~gesture_utils.models.transfer_weights`:
-    all of it, with classifier rows for the labels it knows; few-shot, notebook 06).
+    all of it, with classifier rows for the labels it knows; its model config unless
+    ``model_cfg`` is given; few-shot, notebook 06).
     """
     root, resume_state, stored_labels = Path(data), None, None
     if resume is not None:
@@ -713,7 +714,8 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
         resume_state = dict(ckpt["train_state"], best_state=ckpt["model_state"])
         stored_labels = list(ckpt["labels"])
         out = resume if out is None else out
-    model_cfg = model_cfg or ModelConfig()
+    base = load_checkpoint(start) if start is not None else None
+    model_cfg = model_cfg or (replace(base[1]["model_cfg"], pretrained=False) if base else ModelConfig())
     train_cfg = train_cfg or TrainConfig()
     train_cfg = replace(train_cfg, device=train_cfg.device or pick_device())
     seed_everything(train_cfg.seed)
@@ -722,8 +724,8 @@ def train(data: str | os.PathLike[str], out: str | os.PathLike[str] | None = Non
         raise input_error(resume, f"was trained for labels {stored_labels}, but {root} has "
                                   f"{labels}", "resume on the same dataset")
     model = build_model(model_cfg, len(labels), labels=labels)
-    if start is not None:
-        transfer_weights(load_checkpoint(start)[0], model)
+    if base is not None:
+        transfer_weights(base[0], model)
     sets, decode_seconds = _datasets(root, model, train_cfg, augment, cache, quiet)
     train_data: Dataset | EmbeddingSet = sets["train"]
     val_data: Dataset | EmbeddingSet = sets["val"]

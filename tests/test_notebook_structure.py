@@ -69,7 +69,8 @@ def test_notebook_skeleton(path: Path):
     assert solutions and all(setup_idx < i < idx["## Summary"] for i in solutions)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*NOTEBOOKS, ROOT / "notebooks" / "live_demo.ipynb"],
+                         ids=lambda p: p.name)
 def test_notebook_is_stripped(path: Path):
     nb = _load(path)
     assert nb["metadata"].get("kernelspec", {}).get("name") == "python3"

@@ -172,7 +172,7 @@ def record_session(new_browser, data: Path, name: str, rounds: int, split: str, 
 
 
 def test_few_shot_personal_gestures_recorded_through_the_widget(new_browser, tmp_path):
-    from gesture_utils.config import ModelConfig, TrainConfig
+    from gesture_utils.config import TrainConfig
     from gesture_utils.datasets import load_manifest, load_split
     from gesture_utils.evaluation import evaluate_predictor, load_model
     from gesture_utils.training import train
@@ -183,7 +183,7 @@ def test_few_shot_personal_gestures_recorded_through_the_widget(new_browser, tmp
     recording_s = time.perf_counter() - t0
     assert len(load_manifest(day1)) == 30 and {r.split for r in load_manifest(day2)} == {"test"}
     t0 = time.perf_counter()
-    train(day1, tmp_path / "mine.pt", ModelConfig(), start=MODEL.with_suffix(".pt"), quiet=True,
+    train(day1, tmp_path / "mine.pt", start=MODEL.with_suffix(".pt"), quiet=True,
           train_cfg=TrainConfig(epochs=40, batch_size=8, freeze_backbone=True, seed=0))
     fine_tune_s = time.perf_counter() - t0
     mine = load_model(tmp_path / "mine.pt")
