@@ -19,7 +19,7 @@ module                  what it holds                               notebook
 ``evaluation``          metrics, confusion matrices; event metrics  05, 06
 ``benchmark``           latency measurement                         05
 ``stream``              sources, ring, decision rule, recogniser    06
-``demo``                cameras, live view, recorder                06
+``demo``                browser camera widget, live demo, recorder  06
 ======================  ==========================================  ========
 
 Importing the package is cheap: heavy dependencies load with the stage that needs them.

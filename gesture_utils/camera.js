@@ -65,6 +65,7 @@ function render({ model, el: host }) {
 
   function setState(state, text) {
     root.dataset.state = state;
+    if (state !== "live" && state !== "starting") model.set("running", false);
     model.set("camera", state);
     model.set("camera_error", state in MESSAGES ? text || MESSAGES[state] : "");
     model.save_changes();
@@ -180,13 +181,15 @@ function render({ model, el: host }) {
     showSource();
   }
 
-  start.addEventListener("click", startCamera);
-  stop.addEventListener("click", () => stopCamera("off"));
-  model.on("msg:custom", (msg, buffers) => {
-    if (msg.type === "result") onResult(msg, buffers);
-    else if (msg.type === "start") startCamera();
-    else if (msg.type === "stop") stopCamera("off");
+  // `running` is the wish (the buttons or the kernel set it), `camera` what happened
+  const want = (on) => { model.set("running", on); model.save_changes(); };
+  start.addEventListener("click", () => want(true));
+  stop.addEventListener("click", () => want(false));
+  model.on("change:running", () => {
+    if (model.get("running")) startCamera();
+    else if (stream) stopCamera("off");
   });
+  model.on("msg:custom", (msg, buffers) => { if (msg.type === "result") onResult(msg, buffers); });
   model.on("change:source", showSource);
   model.on("change:message", showSource);
   model.on("change:labels", () => drawBars(null));
@@ -195,7 +198,7 @@ function render({ model, el: host }) {
   window.addEventListener("pagehide", bye);
   drawBars(null);
   showSource();
-  if (model.get("autostart")) startCamera();
+  if (model.get("running")) startCamera();
   return () => { window.removeEventListener("pagehide", bye); bye(); };
 }
 

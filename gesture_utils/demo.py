@@ -58,7 +58,9 @@ class CameraWidget(anywidget.AnyWidget):
     """The browser's camera as a frame source for the kernel, and the live display.
 
     The browser captures with ``getUserMedia`` and sends a ``size``-pixel JPEG every
-    ``1/fps`` s (at most ``max_in_flight`` unanswered); each frame goes to
+    ``1/fps`` s (at most ``max_in_flight`` unanswered) while ``running`` (the Start and
+    Stop buttons, :meth:`start` and :meth:`stop` set it; a state, so a request made
+    before the browser has drawn the widget is not lost); each frame goes to
     ``on_frame(frame) -> dict`` and the dict (``label``, ``probs``, ``event``) goes back
     and is drawn: label, one bar per ``labels`` entry, event log, fps and the
     capture-to-label delay. ``mirror`` flips the preview and the left/right names it
@@ -75,7 +77,7 @@ class CameraWidget(anywidget.AnyWidget):
     quality = traitlets.Float(0.85).tag(sync=True)
     max_in_flight = traitlets.Int(2).tag(sync=True)
     mirror = traitlets.Bool(False).tag(sync=True)
-    autostart = traitlets.Bool(False).tag(sync=True)
+    running = traitlets.Bool(False).tag(sync=True)
     log_size = traitlets.Int(8).tag(sync=True)
     source = traitlets.Unicode("").tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
@@ -110,11 +112,11 @@ class CameraWidget(anywidget.AnyWidget):
 
     def start(self) -> None:
         """Ask the browser to start the camera (the Start button does the same)."""
-        self.send({"type": "start"})
+        self.running = True
 
     def stop(self) -> None:
         """Ask the browser to stop the camera."""
-        self.send({"type": "stop"})
+        self.running = False
 
 
 def step_reply(step: StepResult) -> dict:
@@ -144,7 +146,7 @@ class LiveDemo:
         self.recognizer, self.fallback, self.idle_timeout_s = recognizer, fallback, idle_timeout_s
         size = size or int(getattr(recognizer.model, "image_size", 160))  # the model's input
         self.widget = CameraWidget(on_frame=self._on_frame, labels=list(recognizer.labels),
-                                   fps=fps, size=size, mirror=mirror, autostart=autostart)
+                                   fps=fps, size=size, mirror=mirror, running=autostart)
         self.widget.observe(self._camera_changed, names="camera")
         self.events: list[GestureEvent] = []
         self.result: StreamResult | None = None

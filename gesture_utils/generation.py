@@ -266,8 +266,9 @@ def _sample_path(label: str, u: np.ndarray) -> dict[str, Any] | None:
     drawn for every class: the class only decides how they are used.  Swapping start and end
     maps each swipe onto its reverse.  ``stop`` rests where a swipe in a random direction
     starts or ends, so no single frame gives the class away; ``wave`` rests there too, with
-    ``"wave": [amplitude, cycles]`` (0.12-0.2 of the side, one sway: slow enough for
-    the 8 frames a model samples of a clip) for :func:`actor_track`."""
+    ``"wave": [amplitude, cycles]`` (0.12-0.2 of the side, one or two sways over the
+    whole clip: slow enough for the 8 frames a model samples of it) for
+    :func:`actor_track`."""
     if label == "no_gesture":
         return None
     r = lambda v: round(float(v), 4)  # noqa: E731
@@ -280,7 +281,7 @@ def _sample_path(label: str, u: np.ndarray) -> dict[str, Any] | None:
         cx, cy = rest["end" if at_end else "start"]
         fx, fy = u[4] * 4 - k, u[5] * 2 - at_end  # uniform on [0, 1), independent of k
         if label == "wave":  # no drift: it ends where it began
-            return {"start": [cx, cy], "end": [cx, cy], "wave": [r(0.12 + 0.08 * fx), 1]}
+            return {"start": [cx, cy], "end": [cx, cy], "wave": [r(0.12 + 0.08 * fx), 1 + int(fy >= 0.5)]}
         dx, dy = 0.04 * (fx - 0.5), 0.04 * (fy - 0.5)
         return {"start": [r(cx - dx / 2), r(cy - dy / 2)], "end": [r(cx + dx / 2), r(cy + dy / 2)]}
     travel = 0.4 + 0.24 * u[0]
@@ -400,6 +401,8 @@ def sample_clip_params(label: str, rng: np.random.Generator, cfg: GenerateConfig
         path = fidget_path(u, fidget, T)
     if path is not None:
         path.update(easing=easing, t0=t0, t1=t0 + duration)
+        if label == "wave":  # a wave lasts: it sways over the whole clip
+            path.update(t0=0, t1=T - 1)
         if cfg.holdout and label.startswith("swipe"):
             path["bow"] = bow
     return {"label": label, "n_frames": T, "actor": actor if path is not None else None,

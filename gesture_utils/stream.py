@@ -4,7 +4,8 @@ decision rule and the recogniser that glues model, ring and rule together.
 Per new frame: one encoder pass into :class:`EmbeddingRing`, the temporal head over the
 last ``T`` embeddings, and :class:`EventDecider` turns probabilities into events, once per
 gesture. Knobs: :class:`~gesture_utils.config.StreamConfig`. Event metrics are in
-:mod:`gesture_utils.evaluation`; cameras, live view and recorder in :mod:`gesture_utils.demo`.
+:mod:`gesture_utils.evaluation`; the browser camera, live demo and recorder in
+:mod:`gesture_utils.demo`.
 """
 
 from __future__ import annotations

@@ -109,11 +109,11 @@ def test_play_runs_a_file_through_the_widget(tmp_path):
 
 
 def test_a_frame_that_fails_is_reported_in_the_widget():
-    live, browser = demo()
+    live, browser = demo(autostart=True)
     browser.state("live")
     live.widget._handle(live.widget, {"type": "frame", "seq": 0}, [b"not a jpeg"])
     assert "not a JPEG" in live.widget.message
-    assert browser.replies[-1] == {"type": "stop"}
+    assert live.widget.running is False  # the browser is told to stop the camera
     with pytest.raises(GestureError, match="JPEG"):
         decode_jpeg(b"")
     live.stop()
@@ -156,6 +156,7 @@ def test_recording_in_the_browser_keeps_finished_clips_when_the_camera_stops(tmp
     rec = record_clips(live, tmp_path / "mine", ["wave", "stop"], clips_per_class=3,
                        seconds=0.5, countdown_s=0.2, on_message=None)
     assert not rec.done and "recording to mine" in live.widget.source
+    assert live.widget.running  # recording asks the browser for the camera
     browser.state("live")
     browser.frames(frames[:20])  # 2 clips of 2 + 5 frames, and a part of the 3rd
     assert "get ready" in live.widget.message or "recording" in live.widget.message
