@@ -67,7 +67,7 @@ browser-deps:
 
 browser-test: $(STAMP) browser-deps
 	@for f in $(FULL_MODEL); do test -f $$f || { echo "$$f missing: running make tutorial"; \
-	  $(MAKE) tutorial; break; }; done
+	  $(MAKE) tutorial || exit 1; break; }; done
 	GESTURE_BROWSER_REQUIRED=1 MPLBACKEND=Agg $(BIN)/python -m pytest -p no:cacheprovider tests/browser
 
 notebooks: $(STAMP)

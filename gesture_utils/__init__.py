@@ -27,5 +27,5 @@ Importing the package is cheap: heavy dependencies load with the stage that need
 
 from gesture_utils.errors import GestureError
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"
 __all__ = ["GestureError", "__version__"]

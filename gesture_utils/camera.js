@@ -1,7 +1,7 @@
 // The browser side of gesture_utils.demo.CameraWidget (an anywidget module).
 //
 // The camera is read here, with getUserMedia, so it works wherever the notebook page
-// runs: a local JupyterLab, a remote JupyterHub, Colab, VS Code. Every 1/fps seconds a
+// runs: a local JupyterLab, a remote JupyterHub, Colab. Every 1/fps seconds a
 // frame is scaled to the model's size, JPEG-encoded and sent to the kernel with its
 // capture time; at most `max_in_flight` frames wait for an answer, so a slow kernel
 // lowers the frame rate instead of building a queue. The kernel answers each frame with
@@ -18,7 +18,10 @@ const MESSAGES = {
   unsupported: "this page cannot use a camera (it needs https or localhost)",
   busy: "the camera is in use by another program",
   ended: "the camera stopped (unplugged, or taken by another program)",
+  error: "the camera could not be started",
+  elsewhere: "the camera is shown in another view of this widget",
 };
+const STALE_MS = 2000; // an unanswered frame older than this is given up
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -57,11 +60,13 @@ function render({ model, el: host }) {
   video.muted = true;
   video.playsInline = true;
   const grab = el("canvas");
-  let stream = null, timer = null, seq = 0;
+  let stream = null, timer = null, seq = 0, starting = false;
+  const me = Symbol("view"); // the view that owns the camera, if several show this widget
   const sent = new Map(); // seq -> capture time (ms, performance.now())
   const delays = [], answered = [];
 
-  const shown = (name) => (model.get("mirror") ? SWAP[name] || name : name);
+  // left/right named as the preview shows them: swapped only for a mirrored camera
+  const shown = (name) => (model.get("mirror") && stream ? SWAP[name] || name : name);
 
   function setState(state, text) {
     root.dataset.state = state;
@@ -80,8 +85,9 @@ function render({ model, el: host }) {
         return row;
       }));
     }
-    labels.forEach((_, k) => {
+    labels.forEach((name, k) => {
       const p = probs ? probs[k] : 0;
+      bars.children[k].firstChild.textContent = shown(name);
       bars.children[k].lastChild.style.width = `${Math.round(100 * p)}%`;
       bars.children[k].dataset.p = p.toFixed(3);
     });
@@ -133,8 +139,16 @@ function render({ model, el: host }) {
     view.getContext("2d").drawImage(bitmap, 0, 0);
   }
 
+  function giveUpStale(now) {
+    let stale = 0;
+    for (const [id, t] of sent) if (now - t > STALE_MS) { sent.delete(id); stale++; }
+    if (stale) message.textContent = "the kernel is not answering (busy with a cell, or restarted?)";
+  }
+
   function capture() {
-    if (!stream || sent.size >= model.get("max_in_flight") || !video.videoWidth) return;
+    if (!stream || !video.videoWidth) return;
+    giveUpStale(performance.now());
+    if (sent.size >= model.get("max_in_flight")) return;
     const side = model.get("size");
     const scale = side / Math.min(video.videoWidth, video.videoHeight);
     grab.width = Math.round(video.videoWidth * scale);
@@ -152,19 +166,33 @@ function render({ model, el: host }) {
   }
 
   async function startCamera() {
-    if (stream) return;
+    if (stream || starting) return;
+    if (model.gcOwner && model.gcOwner !== me) { message.textContent = MESSAGES.elsewhere; return; }
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return setState("unsupported");
+    starting = true;
+    model.gcOwner = me;
     setState("starting");
+    let got;
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 } }, audio: false });
+      got = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 } }, audio: false });
+      video.srcObject = got;
+      await video.play();
     } catch (e) {
+      if (got) got.getTracks().forEach((t) => t.stop());
       const kind = { NotAllowedError: "denied", SecurityError: "denied", NotFoundError: "missing",
-        OverconstrainedError: "missing", NotReadableError: "busy" }[e.name] || "missing";
-      return setState(kind, `${MESSAGES[kind]} (${e.name})`);
+        OverconstrainedError: "missing", NotReadableError: "busy" }[e.name] || "error";
+      starting = false;
+      model.gcOwner = null;
+      return setState(kind, `${MESSAGES[kind]} (${e.name}: ${e.message})`);
     }
+    starting = false;
+    if (!model.get("running")) { // Stop was pressed while the browser asked for permission
+      got.getTracks().forEach((t) => t.stop());
+      model.gcOwner = null;
+      return setState("off");
+    }
+    stream = got;
     stream.getVideoTracks().forEach((t) => t.addEventListener("ended", () => stopCamera("ended")));
-    video.srcObject = stream;
-    await video.play();
     sent.clear();
     setState("live");
     showSource();
@@ -177,6 +205,7 @@ function render({ model, el: host }) {
     if (stream) stream.getTracks().forEach((t) => t.stop());
     stream = null;
     video.srcObject = null;
+    if (model.gcOwner === me) model.gcOwner = null;
     setState(state);
     showSource();
   }
@@ -196,6 +225,7 @@ function render({ model, el: host }) {
   // a closed tab or a reloaded page: tell the kernel, which also notices the silence
   const bye = () => { if (stream) { model.send({ type: "closed" }); stopCamera("closed"); } };
   window.addEventListener("pagehide", bye);
+  root.dataset.state = model.get("camera");
   drawBars(null);
   showSource();
   if (model.get("running")) startCamera();

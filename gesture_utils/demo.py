@@ -3,13 +3,15 @@ recorder of your own gestures and the timeline plot. The recogniser itself is
 :mod:`gesture_utils.stream`.
 
 The camera is read by the browser (``camera.js``, an anywidget module), not by the
-kernel, so the same demo runs in a local JupyterLab, on a JupyterHub, on Colab and in
-VS Code: the kernel only ever sees small JPEG frames arriving as widget messages.
+kernel, so the same demo runs in a local JupyterLab, on a JupyterHub and on Colab (VS
+Code draws it, but its notebook view may refuse the camera): the kernel only ever sees
+small JPEG frames arriving as widget messages.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import threading
 import time
@@ -35,7 +37,7 @@ from gesture_utils.video import resize_frame, to_rgb, write_video
 
 _HERE = Path(__file__).parent
 #: camera states the browser reports that end a run (``live`` starts one)
-CAMERA_FAILURES = ("denied", "missing", "unsupported", "busy", "ended")
+CAMERA_FAILURES = ("denied", "missing", "unsupported", "busy", "ended", "error")
 
 
 # ------------------------------------------------------------------------ the widget
@@ -88,6 +90,8 @@ class CameraWidget(anywidget.AnyWidget):
         super().__init__(**traits)
         self.on_frame = on_frame
         self.frames_received, self.last_frame_at = 0, 0.0
+        self.error = ""  # the kernel's last error, kept until the camera is live again
+        self.recorder: ClipRecorder | None = None  # the recording in progress, if any
         self.on_msg(self._handle)
 
     def _handle(self, _widget: Any, content: dict, buffers: Sequence[Any]) -> None:
@@ -99,11 +103,11 @@ class CameraWidget(anywidget.AnyWidget):
         self.last_frame_at = time.monotonic()
         try:
             reply = self.on_frame(decode_jpeg(buffers[0])) if self.on_frame else {}
+            self.send({"type": "result", "seq": content.get("seq"), **(reply or {})})
         except Exception as exc:  # noqa: BLE001 - shown in the widget, not lost in a log
-            self.message = f"error while processing a frame: {type(exc).__name__}: {exc}"
+            self.error = f"error while processing a frame: {type(exc).__name__}: {exc}"
+            self.message = self.error
             self.stop()
-            return
-        self.send({"type": "result", "seq": content.get("seq"), **(reply or {})})
 
     def show(self, frame: np.ndarray | None = None, **reply: Any) -> None:
         """Draw a kernel-side frame (a file being played) with its ``label``/``probs``/``event``."""
@@ -117,6 +121,11 @@ class CameraWidget(anywidget.AnyWidget):
     def stop(self) -> None:
         """Ask the browser to stop the camera."""
         self.running = False
+
+
+def camera_source(widget: CameraWidget) -> str:
+    """How the widget names a live browser camera."""
+    return "browser camera" + (" (preview mirrored)" if widget.mirror else "")
 
 
 def step_reply(step: StepResult) -> dict:
@@ -167,31 +176,36 @@ class LiveDemo:
         state, w = change["new"], self.widget
         if state == "live":
             return self._begin()
-        if self._live.is_set():
-            self._end(w.camera_error or f"camera {state}")
-        if state in CAMERA_FAILURES:
+        note = w.error or w.camera_error or f"camera {state}"
+        self._end(note)
+        if state in CAMERA_FAILURES and self._playing is None:
             if self.fallback is None:
-                w.message = w.camera_error
+                w.message = note
                 return
-            w.message = f"{w.camera_error} · playing {Path(str(self.fallback)).name} instead"
+            w.message = f"{note} · playing {Path(str(self.fallback)).name} instead"
             self._spawn(self.play, self.fallback)
 
     def _begin(self) -> None:
         rec, w = self.recognizer, self.widget
+        if self._playing is not None:  # the fallback gives way to the camera
+            self._playing.stop()
+            self._join()
         with self._lock:
-            self._run_id = f"browser-camera-{next(self._runs)}"
+            self._run_id = run = f"browser-camera-{next(self._runs)}"
             rec.reset()
             rec.frame_step = rec.step_for(w.fps)
             self._steps, self._starts, self.events = [], [], []
-        w.source = "browser camera" + (" (preview mirrored)" if w.mirror else "")
-        w.message, self._begun = "", time.monotonic()
-        self._live.set()
-        self._spawn(self._watch)
+            self._begun = time.monotonic()
+            self._live.set()
+        if w.recorder is None:
+            w.source = camera_source(w)
+        w.message = w.error = ""
+        self._spawn(self._watch, run)
 
     def _on_frame(self, frame: np.ndarray) -> dict:
-        if not self._live.is_set():
-            return {}
         with self._lock:
+            if not self._live.is_set():
+                return {}
             self._starts.append(time.perf_counter())
             step = self.recognizer.step(frame, source_id=self._run_id)
             self._steps.append(step)
@@ -199,24 +213,30 @@ class LiveDemo:
                 self.events.append(step.event)
         return step_reply(step)
 
-    def _watch(self) -> None:
-        """End the run when the browser goes silent (a closed tab sends nothing)."""
-        while self._live.is_set() and not self._live_silent():
+    def _watch(self, run: str) -> None:
+        """End run ``run`` when the browser goes silent: a closed tab sends nothing, and a
+        kernel busy with another cell reads nothing."""
+        while self._live.is_set() and self._run_id == run and not self._silent():
             time.sleep(0.2)
-        if self._live.is_set():
-            self._end(f"no frames from the browser for {self.idle_timeout_s:g} s (tab closed?)")
-            self.widget.camera = "closed"
+        if self._run_id == run and self._end(f"no frames for {self.idle_timeout_s:g} s (tab closed, "
+                                             "or the kernel busy with another cell?)"):
+            self.widget.stop()  # press Start again to go on
 
-    def _live_silent(self) -> bool:
+    def _silent(self) -> bool:
         last = max(self._begun, self.widget.last_frame_at)
         return time.monotonic() - last > self.idle_timeout_s
 
-    def _end(self, note: str) -> None:
-        self._live.clear()
+    def _end(self, note: str) -> bool:
+        """End the camera run, if one is going: its result, and ``note`` in the widget."""
         with self._lock:
+            if not self._live.is_set():
+                return False
+            self._live.clear()
             self.result = StreamResult.of_steps(self.recognizer.labels, self._steps, self._starts)
-        self.widget.source = ""
+        if self.widget.recorder is None:
+            self.widget.source = ""
         self.widget.message = f"{note} · {len(self.events)} events in {len(self._steps)} frames"
+        return True
 
     # files, threads, stopping
     def play(self, source: Any, realtime: bool = True,
@@ -235,9 +255,11 @@ class LiveDemo:
                 time.sleep(max(0.0, 1.0 / pace - (time.perf_counter() - last)))
                 last = time.perf_counter()
 
-        self.result = self.recognizer.run(src, on_step=draw)
+        try:
+            self.result = self.recognizer.run(src, on_step=draw)
+        finally:
+            self.widget.source, self._playing = "", None
         self.events = list(self.result.events)
-        self.widget.source, self._playing = "", None
         return self.result
 
     def _spawn(self, target: Callable[..., Any], *args: Any) -> None:
@@ -261,8 +283,10 @@ class LiveDemo:
         self.widget.stop()
         if self._playing is not None:
             self._playing.stop()
-        if self._live.is_set():
-            self._end("stopped")
+        self._end("stopped")
+        self._join(timeout)
+
+    def _join(self, timeout: float = 5.0) -> None:
         for t in self.threads:
             if t is not threading.current_thread():
                 t.join(timeout)
@@ -290,7 +314,7 @@ class ClipRecorder:
         self.root, self.classes = Path(out_dir), list(classes)
         if (self.root / "manifest.csv").exists() and not overwrite:
             raise input_error(self.root, "already holds a dataset",
-                              "pick another name, or pass overwrite=True")
+                              "pick another name, or pass overwrite=True to replace it")
         if not self.classes or clips_per_class < 1:
             raise GestureError("record_clips needs at least one class and clips_per_class >= 1")
         self.fps, self.seconds, self.session = float(fps), float(seconds), session
@@ -306,23 +330,29 @@ class ClipRecorder:
     def done(self) -> bool:
         return len(self.rows) == len(self.plan)
 
+    @property
+    def phase(self) -> str:
+        """``get ready`` (a countdown), ``recording`` or ``saved`` (done)."""
+        return "saved" if self.done else "recording" if self._wait == 0 else "get ready"
+
     def feed(self, frame: np.ndarray) -> str:
         """One frame in; returns what to tell the user now (the countdown or the clip)."""
         if self.done:
             return f"saved {len(self.rows)} clips to {self.root}"
         r, label = self.plan[len(self.rows)]
+        where = f"round {r + 1}/{self.plan[-1][0] + 1}"
         if self._wait < 0:
             self._wait = self.n_count
-            self.say(f"round {r + 1}/{self.plan[-1][0] + 1}: get ready for '{label}'")
+            self.say(f"{where}: get ready for '{label}'")
         if self._wait > 0:
             self._wait -= 1
-            return f"get ready for '{label}' ({self._wait / self.fps:.0f} s)"
+            return f"get ready for '{label}': {math.ceil((self._wait + 1) / self.fps)} s · {where}"
         if not self._frames:
             self.say(f"recording '{label}' for {self.seconds:.1f} s")
         self._frames.append(frame)
         if len(self._frames) == self.n_clip:
             self._save(r, label)
-        return f"recording '{label}'" if not self.done else f"saved {len(self.rows)} clips"
+        return f"recording '{label}' · {where}" if not self.done else f"saved {len(self.rows)} clips"
 
     def _save(self, r: int, label: str) -> None:
         from gesture_utils.importers import ManifestRow
@@ -367,10 +397,13 @@ def record_clips(source: Any, out_dir: str | os.PathLike[str], classes: Sequence
     the camera and returns at once, the widget shows the countdowns, frames are recorded as they arrive
     (``recorder.done`` when finished) and the widget goes back to its demo afterwards.
     Any other frame source (:func:`~gesture_utils.stream.open_source`) is recorded here
-    and now; a source that ends early raises, keeping the clips already saved.
+    and now; a source that ends early raises, keeping the clips already saved. Clips are
+    what the camera sees, under the names you give: name left/right gestures as the
+    camera sees them (a mirrored preview shows them the other way round).
     """
     widget = source.widget if isinstance(source, LiveDemo) else source
     if isinstance(widget, CameraWidget):
+        options.setdefault("on_message", None)  # the widget shows the messages
         rec = ClipRecorder(out_dir, classes, clips_per_class, seconds, fps or widget.fps,
                            countdown_s, **options)
         return _record_in_browser(widget, rec)
@@ -389,26 +422,29 @@ def record_clips(source: Any, out_dir: str | os.PathLike[str], classes: Sequence
 
 
 def _record_in_browser(widget: CameraWidget, rec: ClipRecorder) -> ClipRecorder:
-    demo_frame, demo_source = widget.on_frame, widget.source
+    if widget.recorder is not None and not widget.recorder.done:
+        raise GestureError(f"this widget is already recording to {widget.recorder.root}: wait "
+                           "for it to finish, or press Stop")
+    demo_frame, widget.recorder = widget.on_frame, rec
 
     def restore() -> None:
-        widget.on_frame = demo_frame
-        widget.source = "browser camera" if widget.camera == "live" else demo_source
+        widget.on_frame, widget.recorder = demo_frame, None
+        widget.source = camera_source(widget) if widget.camera == "live" else ""
         widget.unobserve(on_camera, names="camera")
 
     def on_frame(frame: np.ndarray) -> dict:
         widget.message = rec.feed(frame)
         if rec.done:
             restore()
-        return {"label": "recording" if not rec.done else "-"}
+        return {"label": rec.phase}
 
     def on_camera(change: dict) -> None:
         if change["new"] == "live":  # after the demo's own note of the source
             widget.source = recording
         elif change["new"] != "starting" and not rec.done:  # stopped, failed or closed
             restore()
-            widget.message = (f"recording stopped ({change['new']}): {len(rec.rows)} finished "
-                              f"clips kept in {rec.root}")
+            widget.message = (f"recording stopped ({widget.error or change['new']}): "
+                              f"{len(rec.rows)} finished clips kept in {rec.root}")
 
     recording = f"browser camera, recording to {rec.root.name}"
     widget.on_frame, widget.source = on_frame, recording

@@ -511,17 +511,17 @@ def check_model_config(cfg: ModelConfig) -> None:
 
 def transfer_weights(src: ViTTemporal, dst: ViTTemporal) -> list[str]:
     """Start ``dst`` from ``src`` (same architecture, other labels): every tensor, and of
-    the classifier (one row per label) the rows of the labels both have. Returns the
-    labels ``dst`` learns from scratch (few-shot personal gestures, notebook 06)."""
+    the classifier (``head.fc``: one row per label) the rows of the labels both have, by
+    label. Returns the labels ``dst`` learns from scratch (few-shot gestures, notebook 06)."""
     src_state, dst_state = src.state_dict(), dst.state_dict()
     rows = [(src.labels.index(lab), k) for k, lab in enumerate(dst.labels) if lab in src.labels]
     for name, value in dst_state.items():
         old = src_state.get(name)
-        if old is not None and old.shape == value.shape:
-            value.copy_(old)
-        elif old is not None and old.shape[1:] == value.shape[1:] and old.shape[0] == len(src.labels):
-            for i, k in rows:  # a per-label tensor: the classifier's weight and bias
+        if name.startswith("head.fc.") and old is not None and old.shape[1:] == value.shape[1:]:
+            for i, k in rows:
                 value[k] = old[i]
+        elif old is not None and old.shape == value.shape:
+            value.copy_(old)
         else:
             raise GestureError(f"cannot start from a model with another architecture ({name}: "
                                f"{tuple(value.shape)} here, "

@@ -123,6 +123,7 @@ for name, src in (("parameters", cfg["parameters"]), ("setup", cfg["setup"])):
         break
 out["pip_exit"] = shell.user_ns.get("_exit_code")
 out["colab"] = bool(shell.user_ns.get("IN_COLAB"))
+out["widgets"] = getattr(sys.modules.get("google.colab.output"), "enabled", False)
 out["info"] = str(shell.user_ns.get("info"))
 out["import_errors"] = {}
 for line in cfg["imports"]:
@@ -177,6 +178,9 @@ def test_setup_cell_installs_the_package_on_a_fresh_colab_like_runtime(tmp_path:
     fake = tmp_path / "fake_colab"
     (fake / "google" / "colab").mkdir(parents=True)    # namespace `google`, as protobuf's
     (fake / "google" / "colab" / "__init__.py").write_text('"""Stand-in for Colab."""\n')
+    (fake / "google" / "colab" / "output.py").write_text(  # records the widget manager call
+        "enabled = False\n\ndef enable_custom_widget_manager():\n    global enabled\n"
+        "    enabled = True\n")
 
     cfg = {"fake_colab": str(fake), "not_on_colab": list(NOT_ON_COLAB),
            "parameters": _parameters_cell(nb),
@@ -196,6 +200,7 @@ def test_setup_cell_installs_the_package_on_a_fresh_colab_like_runtime(tmp_path:
 
     # a fresh runtime: no gesture_utils, no ONNX packages, but a torch of its own
     assert out["before"] is False, "gesture_utils was importable before the install"
+    assert out.get("widgets") is True, "the setup cell must enable Colab's custom widgets"
     assert out["missing_before"] == list(NOT_ON_COLAB)
     assert out["torch_before"].startswith(str(preinstalled))
     assert "failed" not in out, out.get("failed")

@@ -25,6 +25,11 @@ class Browser:
     def __init__(self, widget: CameraWidget):
         self.widget, self.replies, self.seq = widget, [], 0
         widget.send = lambda content, buffers=None: self.replies.append(content)
+        widget.observe(self._running, names="running")
+
+    def _running(self, change) -> None:
+        if not change["new"] and self.widget.camera == "live":  # the kernel said stop
+            self.state("off")
 
     def state(self, name: str, error: str = "") -> None:
         self.widget.camera_error = error
@@ -87,15 +92,30 @@ def test_denied_camera_says_so_and_plays_the_fallback(tmp_path):
 
 def test_a_silent_browser_ends_the_run_without_a_hung_thread():
     frames, _ = make_stream(("swipe_left",))
-    live, browser = demo(idle_timeout_s=0.3)
+    live, browser = demo(idle_timeout_s=0.3, autostart=True)
     browser.state("live")
-    browser.frames(frames[:15])  # then the tab closes: nothing more arrives
+    browser.frames(frames[:15])  # then the tab closes, or a cell keeps the kernel busy
     deadline = time.monotonic() + 5
     while live.threads and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert live.threads == [] and live.widget.camera == "closed"
-    assert "tab closed" in live.widget.message and live.result.num_frames == 15
+    assert live.threads == [] and live.result.num_frames == 15
+    assert "tab closed, or the kernel busy" in live.widget.message
+    assert not live.widget.running and live.widget.camera == "off"  # Start goes on
 
+
+def test_the_camera_takes_over_from_the_fallback(tmp_path):
+    frames, _ = make_stream(("swipe_left",) * 20)
+    video = write_video(tmp_path / "fallback.mp4", frames, fps=24)  # 10 s at its own speed
+    live, browser = demo(fallback=video)
+    browser.state("denied", "camera permission denied (NotAllowedError)")
+    time.sleep(0.3)
+    assert len(live.threads) == 1 and "fallback.mp4" in live.widget.source
+    browser.state("live")  # allowed after all, and Start pressed
+    assert len(live.threads) == 1 and live.widget.source == "browser camera"  # the watchdog
+    browser.frames(frames[:5])
+    assert [r["seq"] for r in browser.replies if "seq" in r] == list(range(5))
+    live.stop()
+    assert live.threads == [] and live.result.num_frames == 5
 
 def test_play_runs_a_file_through_the_widget(tmp_path):
     frames, _ = make_stream(("swipe_left",))
@@ -112,8 +132,9 @@ def test_a_frame_that_fails_is_reported_in_the_widget():
     live, browser = demo(autostart=True)
     browser.state("live")
     live.widget._handle(live.widget, {"type": "frame", "seq": 0}, [b"not a jpeg"])
-    assert "not a JPEG" in live.widget.message
-    assert live.widget.running is False  # the browser is told to stop the camera
+    assert live.widget.running is False and live.widget.camera == "off"  # the camera stopped
+    assert live.widget.message.startswith("error while processing a frame") and "not a JPEG" in \
+        live.widget.message  # and the error is still what the widget says
     with pytest.raises(GestureError, match="JPEG"):
         decode_jpeg(b"")
     live.stop()
@@ -164,5 +185,9 @@ def test_recording_in_the_browser_keeps_finished_clips_when_the_camera_stops(tmp
     assert len(rec.rows) == 2 and "2 finished clips kept" in live.widget.message
     assert [r.path.name for r in load_manifest(rec.root)] == ["wave_me_000.mp4", "stop_me_000.mp4"]
     assert live.widget.on_frame == live._on_frame  # the demo has the widget back
+    second = record_clips(live, tmp_path / "again", ["wave"], clips_per_class=1, seconds=0.2)
+    with pytest.raises(GestureError, match="already recording"):
+        record_clips(live, tmp_path / "third", ["wave"], clips_per_class=1)
+    assert not second.done
     live.stop()
     assert live.threads == []

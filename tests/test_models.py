@@ -420,3 +420,6 @@ def test_transfer_weights_keeps_what_fits_and_the_rows_of_known_labels():
     assert torch.equal(d["head.fc.weight"][0], fresh[0])  # the new label starts fresh
     with pytest.raises(GestureError, match="another architecture"):
         transfer_weights(src, build_model(replace(CFG, temporal_depth=2), K, labels=LABELS))
+    reordered = build_model(CFG, K, labels=LABELS[::-1])  # same size, rows still by label
+    assert transfer_weights(src, reordered) == []
+    assert torch.equal(reordered.head.fc.weight, src.head.fc.weight.flip(0))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import cv2
 import nbformat
 import numpy as np
 import pytest
@@ -70,16 +69,6 @@ def poll_kernel(page, code: str, want: str, timeout: float = 20) -> str:
     return out
 
 
-def write_y4m(path: Path, rgb: tuple[int, int, int], size=(64, 48), frames: int = 3) -> Path:
-    """A small uncompressed YUV4MPEG2 clip of one solid colour, for the fake camera."""
-    w, h = size
-    frame = np.full((h, w, 3), rgb, np.uint8)
-    yuv = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes()
-    path.write_bytes(f"YUV4MPEG2 W{w} H{h} F12:1 Ip A1:1 C420jpeg\n".encode()
-                     + b"".join(b"FRAME\n" + yuv for _ in range(frames)))
-    return path
-
-
 def test_widget_renders_and_round_trips(lab, new_browser):
     relpath = write_smoke_notebook(ARTIFACTS / "smoke.ipynb")
     page = new_browser().new_page()
@@ -110,7 +99,9 @@ def test_camera_denied_without_grant(lab, new_browser):
 
 
 def test_camera_plays_the_given_file(lab, new_browser, tmp_path):
-    clip = write_y4m(tmp_path / "red.y4m", (255, 0, 0))
+    from gesture_utils.video import write_y4m
+
+    clip = write_y4m(tmp_path / "red.y4m", np.full((3, 48, 64, 3), (255, 0, 0), np.uint8), 12)
     page = new_browser(video_file=clip, grant_camera=True).new_page()
     page.goto(f"{lab.url}/api/status?token={lab.token}")
     assert page.evaluate(GET_CAMERA) == "64x48"
