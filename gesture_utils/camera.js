@@ -52,7 +52,7 @@ function render({ model, el: host }) {
   side.append(label, bars, stats);
   body.append(view, side);
   const message = el("div", "gc-message");
-  const events = el("ol", "gc-events");
+  const events = el("ul", "gc-events");
   root.append(head, message, body, events);
   host.appendChild(root);
 
