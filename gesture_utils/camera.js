@@ -79,9 +79,9 @@ function render({ model, el: host }) {
   function drawBars(probs) {
     const labels = model.get("labels");
     if (bars.childElementCount !== labels.length) {
-      bars.replaceChildren(...labels.map((name) => {
+      bars.replaceChildren(...labels.map(() => {
         const row = el("div", "gc-bar");
-        row.append(el("span", "gc-bar-name", shown(name)), el("span", "gc-bar-fill"));
+        row.append(el("span", "gc-bar-name"), el("span", "gc-bar-fill")); // named below
         return row;
       }));
     }

@@ -191,8 +191,7 @@ class LiveDemo:
             self._playing.stop()
             self._join()
         with self._lock:
-            self._run_id = run = f"browser-camera-{next(self._runs)}"
-            rec.reset()
+            self._run_id = run = f"browser-camera-{next(self._runs)}"  # a new id resets rec
             rec.frame_step = rec.step_for(w.fps)
             self._steps, self._starts, self.events = [], [], []
             self._begun = time.monotonic()
@@ -394,8 +393,9 @@ def record_clips(source: Any, out_dir: str | os.PathLike[str], classes: Sequence
     """Record your own gesture clips (:class:`ClipRecorder`) from ``source``.
 
     A :class:`CameraWidget` (or a :class:`LiveDemo`) records in the browser: this starts
-    the camera and returns at once, the widget shows the countdowns, frames are recorded as they arrive
-    (``recorder.done`` when finished) and the widget goes back to its demo afterwards.
+    the camera and returns at once; the widget shows the countdowns, frames are recorded
+    as they arrive (``recorder.done`` when finished), and the widget then goes back to its
+    demo.
     Any other frame source (:func:`~gesture_utils.stream.open_source`) is recorded here
     and now; a source that ends early raises, keeping the clips already saved. Clips are
     what the camera sees, under the names you give: name left/right gestures as the
@@ -439,15 +439,12 @@ def _record_in_browser(widget: CameraWidget, rec: ClipRecorder) -> ClipRecorder:
         return {"label": rec.phase}
 
     def on_camera(change: dict) -> None:
-        if change["new"] == "live":  # after the demo's own note of the source
-            widget.source = recording
-        elif change["new"] != "starting" and not rec.done:  # stopped, failed or closed
+        if change["new"] not in ("live", "starting") and not rec.done:  # stopped, failed, closed
             restore()
             widget.message = (f"recording stopped ({widget.error or change['new']}): "
                               f"{len(rec.rows)} finished clips kept in {rec.root}")
 
-    recording = f"browser camera, recording to {rec.root.name}"
-    widget.on_frame, widget.source = on_frame, recording
+    widget.on_frame, widget.source = on_frame, f"browser camera, recording to {rec.root.name}"
     widget.observe(on_camera, names="camera")
     widget.start()  # the browser asks for the camera if it is not live yet
     return rec

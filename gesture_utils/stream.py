@@ -155,7 +155,6 @@ class WebcamSource(FrameSource):
             self._cap = None
 
 
-
 def open_source(source: Any, *, mirror: bool = False, max_frames: int | None = None,
                 fps: float | None = None) -> FrameSource:
     """One interface for every frame source: a :class:`FrameSource` (returned as is,

@@ -256,23 +256,3 @@ def write_y4m(path: str | os.PathLike[str], frames: np.ndarray, fps: float) -> P
             f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
     return path
 
-
-def read_y4m(path: str | os.PathLike[str]) -> tuple[np.ndarray, float]:
-    """Frames ``(N, H, W, 3)`` uint8 RGB and fps of a 4:2:0 YUV4MPEG2 file (:func:`write_y4m`)."""
-    path = Path(path)
-    header, _, data = path.read_bytes().partition(b"\n")
-    tags = {t[:1]: t[1:] for t in header.decode("ascii", "replace").split()[1:]}
-    try:
-        if not header.startswith(b"YUV4MPEG2 ") or not tags.get("C", "420").startswith("420"):
-            raise ValueError
-        w, h = int(tags["W"]), int(tags["H"])
-        num, den = (int(v) for v in tags["F"].split(":"))
-        size, frames, at = w * h * 3 // 2, [], 0
-        while at < len(data):
-            at = data.index(b"\n", at) + 1  # past "FRAME[ params]\n"
-            plane = np.frombuffer(data, np.uint8, size, at).reshape(h * 3 // 2, w)
-            frames.append(cv2.cvtColor(plane, cv2.COLOR_YUV2RGB_I420))
-            at += size
-    except (KeyError, ValueError):
-        raise input_error(path, "not a complete 4:2:0 YUV4MPEG2 file", "write it with write_y4m") from None
-    return np.stack(frames), num / den

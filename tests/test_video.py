@@ -372,10 +372,10 @@ def test_bad_frame_in_folder_is_named(tmp_path):
 
 
 def test_y4m_round_trip_header_and_size(tmp_path):
-    """write_y4m -> read_y4m: grey frames come back within rounding of the limited-range
-    YUV, colour in 2 x 2 blocks (what 4:2:0 keeps) too; the header carries the size and a
-    rational fps; the file is exactly header + N x (FRAME line + I420 planes), and FFmpeg
-    (OpenCV's reader) decodes it alike."""
+    """write_y4m -> read_frames (FFmpeg's y4m reader, inside OpenCV): grey frames come back
+    within rounding of the limited-range YUV, colour in 2 x 2 blocks (what 4:2:0 keeps)
+    too; the header carries the size and a rational fps; the file is exactly header +
+    N x (FRAME line + I420 planes)."""
     grey = moving_square(5, 48, 64)
     rng = np.random.default_rng(0)
     colour = rng.integers(0, 256, (3, 12, 16, 3), dtype=np.uint8).repeat(2, 1).repeat(2, 2)
@@ -386,11 +386,9 @@ def test_y4m_round_trip_header_and_size(tmp_path):
         data = path.read_bytes()
         header = f"YUV4MPEG2 W{w} H{h} {rate} Ip A1:1 C420jpeg\n".encode()
         assert data.startswith(header) and len(data) == len(header) + n * (6 + h * w * 3 // 2)
-        back, got_fps = video.read_y4m(path)
-        assert back.shape == frames.shape and got_fps == pytest.approx(fps, rel=1e-9)
-        tol = 2 if frames is grey else 4
-        assert np.abs(back.astype(int) - frames).max() <= tol
-        assert np.abs(read_frames(path).astype(int) - frames).max() <= tol  # FFmpeg's y4m reader agrees
+        back = read_frames(path)
+        assert back.shape == frames.shape
+        assert np.abs(back.astype(int) - frames).max() <= (2 if frames is grey else 4)
     assert [p.name for p in tmp_path.iterdir()] == ["cam.y4m"]  # no temp file left
 
 
@@ -404,6 +402,3 @@ def test_y4m_rejects_odd_sizes_and_bad_input(tmp_path):
     with pytest.raises(GestureError, match="fps"):
         video.write_y4m(path, np.zeros((1, 4, 4, 3), np.uint8), 0)
     assert not list(tmp_path.iterdir())
-    (tmp_path / "bad.y4m").write_bytes(b"YUV4MPEG2 W4 H4 F12:1\nFRAME\n" + bytes(10))  # truncated
-    with pytest.raises(GestureError, match="bad.y4m: not a complete"):
-        video.read_y4m(tmp_path / "bad.y4m")
